@@ -1,0 +1,77 @@
+# 人才服务助手 — build, run and test. Every target sets up what it needs on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL := models/talent-assistant.tar.gz
+# Rasa's telemetry stays off everywhere: a government deployment sends nothing to third parties.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Everything whose change needs a new model.
+TRAIN_INPUTS := config.yml domain.yml $(shell find data policies_kb bot/nlu bot/kb bot/text -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
+
+.PHONY: help setup run train lint format test unit validate conversations integration eval bench constraints clean
+
+help:
+	@echo "make run    — set up, train if needed, start Rasa (5005), actions (5055)"
+	@echo "make test   — set up and run every check CI runs"
+	@echo "make train | lint | eval | bench | clean"
+
+$(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
+	@PYBIN=$$(scripts/find-python.sh) && \
+	  { [ -x $(PY) ] || "$$PYBIN" -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" "setuptools<71" wheel
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/requirements.txt -c requirements/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+$(MODEL): $(TRAIN_INPUTS) | $(STAMP)
+	$(PY) -m bot train
+
+train: $(STAMP)
+	$(PY) -m bot train
+
+run: $(STAMP) $(MODEL)
+	$(PY) -m bot run
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+validate: $(STAMP)
+	$(PY) -m bot kb check
+	$(PY) -m rasa data validate --fail-on-warnings --quiet
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+conversations: $(STAMP) $(MODEL)
+	$(PY) -m bot test-conversations
+
+integration: $(STAMP) $(MODEL)
+	$(PY) -m pytest -q tests/integration
+
+test: lint validate unit conversations integration
+
+eval: $(STAMP) $(MODEL)
+	$(PY) -m bot eval
+
+bench: $(STAMP) $(MODEL)
+	$(PY) -m bot bench
+
+# Re-pin every Python package after a change of requirements/requirements.txt.
+constraints: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | sed '/^talent-assistant/d' > requirements/constraints.txt
+
+clean:
+	rm -rf models results .pytest_cache .ruff_cache

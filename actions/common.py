@@ -1,0 +1,51 @@
+"""Helpers shared by the actions: reading NLU output and sending replies."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.kb.answer import Reply
+
+NORMALIZATION_KEY = "text_normalization"  # set by bot.nlu.normalizer.TextNormalizer
+
+
+def entity_values(tracker: Tracker, entity: str) -> List[str]:
+    """Values of one entity type in the latest message, in order, without repeats."""
+    values: List[str] = []
+    for item in (tracker.latest_message or {}).get("entities") or []:
+        value = item.get("value")
+        if item.get("entity") == entity and isinstance(value, str) and value not in values:
+            values.append(value)
+    return values
+
+
+def first_entity(tracker: Tracker, entity: str) -> Optional[str]:
+    values = entity_values(tracker, entity)
+    return values[0] if values else None
+
+
+def latest_text(tracker: Tracker) -> str:
+    text = (tracker.latest_message or {}).get("text")
+    return text if isinstance(text, str) else ""
+
+
+def truncation_note(tracker: Tracker) -> Optional[str]:
+    """A note for the user when their message was too long and was cut."""
+    info: Dict[str, Any] = (tracker.latest_message or {}).get(NORMALIZATION_KEY) or {}
+    if info.get("truncated"):
+        return (
+            f"您的消息较长（约 {info.get('original_length')} 字），"
+            f"我只读取了前 {len(latest_text(tracker))} 字。若问题未得到解答，请分几次简要提问。"
+        )
+    return None
+
+
+def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
+    for reply in replies:
+        if reply.buttons:
+            dispatcher.utter_message(text=reply.text, buttons=reply.buttons)
+        else:
+            dispatcher.utter_message(text=reply.text)

@@ -1,0 +1,65 @@
+"""Answer a policy question from the knowledge base."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import entity_values, first_entity, latest_text, send, truncation_note
+from bot.kb.models import ASPECTS
+from bot.kb.resolve import Kind, Question
+from bot.kb.service import get_policy_service
+from bot.text.normalize import is_payload, normalize_text
+
+
+class ActionAnswerPolicy(Action):
+    """Finds the entry (linked entity, else ranked retrieval), answers the aspect asked or an
+    overview, asks the city or offers a choice when unsure, and keeps the context."""
+
+    def name(self) -> Text:
+        return "action_answer_policy"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[Text, Any]]:
+        service = get_policy_service()
+        text = latest_text(tracker)
+        region = first_entity(tracker, "region")
+        aspect = first_entity(tracker, "aspect")
+        pending = tuple(tracker.get_slot("pending_policies") or ())
+        if aspect is None and pending and region:
+            # Answering "which city?": the aspect asked before the question still applies.
+            aspect = tracker.get_slot("pending_aspect")
+        question = Question(
+            text="" if is_payload(text) else normalize_text(text),
+            linked=tuple(entity_values(tracker, "policy")),
+            region=region if region in {r.name for r in service.kb.vocabulary.regions} else None,
+            aspect=aspect if aspect in ASPECTS else None,
+            other_place=first_entity(tracker, "other_place"),
+            known_region=tracker.get_slot("region"),
+            current_policy=tracker.get_slot("policy"),
+            pending=pending,
+        )
+        note = truncation_note(tracker)
+        if note:
+            dispatcher.utter_message(text=note)
+        resolution, replies = service.answer(question)
+        send(dispatcher, replies)
+
+        events: List[Dict[Text, Any]] = []
+        if resolution.kind is Kind.ANSWER and resolution.entry is not None:
+            events.append(SlotSet("policy", resolution.entry.id))
+            if not resolution.missing_region:
+                events.append(SlotSet("region", resolution.entry.region))
+            events += [SlotSet("pending_policies", None), SlotSet("pending_aspect", None)]
+        elif resolution.kind is Kind.ASK_REGION:
+            events.append(SlotSet("pending_policies", [e.id for e in resolution.candidates]))
+            # The aspect of the question must survive the city question.
+            events.append(SlotSet("pending_aspect", resolution.aspect))
+        elif resolution.kind is Kind.NONE:
+            events += [SlotSet("pending_policies", None), SlotSet("pending_aspect", None)]
+        return events

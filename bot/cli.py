@@ -1,0 +1,102 @@
+"""Command line: ``python -m bot COMMAND``. Run ``python -m bot --help`` for the list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from typing import List, Optional
+
+from bot.config import MODEL_NAME, load_settings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def _kb_check(args: argparse.Namespace) -> int:
+    from bot.kb.loader import KBValidationError, load_kb
+    from bot.kb.service import kb_path
+
+    path = args.path or str(kb_path())
+    try:
+        kb = load_kb(path)
+    except KBValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    by_region = {}
+    for entry in kb:
+        by_region[entry.region] = by_region.get(entry.region, 0) + 1
+    summary = "，".join(f"{region} {count} 条" for region, count in sorted(by_region.items()))
+    print(f"知识库校验通过：共 {len(kb)} 条（{summary}）")
+    return 0
+
+
+def _rasa(*argv: str) -> int:
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.call([sys.executable, "-m", "rasa", *argv], env=env)
+
+
+def _train(args: argparse.Namespace) -> int:
+    if _kb_check(argparse.Namespace(path=None)) != 0:
+        return 1
+    settings = load_settings()
+    return _rasa(
+        "train",
+        "--fixed-model-name",
+        MODEL_NAME,
+        "--out",
+        str(settings.models_dir),
+        "--quiet",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.runner import run_forever
+
+    run_forever(load_settings())
+    return 0
+
+
+def _test_conversations(args: argparse.Namespace) -> int:
+    from bot.evaluation.conversations import run_conversation_tests
+
+    return run_conversation_tests(load_settings())
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from bot.evaluation.report import run_evaluation
+
+    return run_evaluation(load_settings())
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bot.evaluation.bench import run_benchmark
+
+    return run_benchmark(load_settings(), duration=args.duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="人才服务助手命令行")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kb = sub.add_parser("kb", help="知识库操作")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    check = kb_sub.add_parser("check", help="校验知识库（policies_kb/）")
+    check.add_argument("path", nargs="?", help="知识库目录，默认 KB_PATH 或 policies_kb/")
+    check.set_defaults(func=_kb_check)
+
+    sub.add_parser("train", help="校验知识库并训练模型").set_defaults(func=_train)
+    sub.add_parser("run", help="启动 Rasa 与动作服务器（前台）").set_defaults(func=_run)
+    sub.add_parser("test-conversations", help="rasa test 对话测试").set_defaults(
+        func=_test_conversations
+    )
+    sub.add_parser("eval", help="准确率评测，结果写入 var/eval/").set_defaults(func=_eval)
+    bench = sub.add_parser("bench", help="性能基准，结果写入 var/bench/")
+    bench.add_argument("--duration", type=float, default=10.0, help="每个并发档位的秒数")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))

@@ -1,0 +1,81 @@
+"""Settings of the deployment, from environment variables (docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "talent-assistant"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"环境变量 {name} 须为整数，当前为 {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    var_dir: Path
+    rasa_host: str
+    rasa_port: int
+    action_host: str
+    action_port: int
+    models_dir: Path
+
+    @property
+    def model_path(self) -> Path:
+        return self.models_dir / f"{MODEL_NAME}.tar.gz"
+
+    @property
+    def tracker_db(self) -> Path:
+        return Path(os.environ.get("TRACKER_DB") or self.var_dir / "tracker.db")
+
+    @property
+    def rasa_url(self) -> str:
+        host = "127.0.0.1" if self.rasa_host in ("0.0.0.0", "") else self.rasa_host
+        return f"http://{host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return os.environ.get("ACTION_SERVER_URL") or (
+            f"http://{self.action_host}:{self.action_port}/webhook"
+        )
+
+    def rasa_token(self) -> str:
+        """``RASA_AUTH_TOKEN``, else a random token kept in ``var/secrets/`` (never committed)."""
+        token = os.environ.get("RASA_AUTH_TOKEN")
+        if token:
+            return token
+        path = self.var_dir / "secrets" / "rasa_auth_token"
+        if path.is_file():
+            stored = path.read_text(encoding="utf-8").strip()
+            if stored:
+                return stored
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        token = secrets.token_urlsafe(32)
+        path.write_text(token, encoding="utf-8")
+        path.chmod(0o600)
+        return token
+
+
+def load_settings() -> Settings:
+    root = ROOT
+    return Settings(
+        root=root,
+        var_dir=Path(os.environ.get("VAR_DIR") or root / "var"),
+        rasa_host=os.environ.get("RASA_HOST", "0.0.0.0"),
+        rasa_port=_int("RASA_PORT", 5005),
+        action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
+        action_port=_int("ACTION_PORT", 5055),
+        models_dir=Path(os.environ.get("MODELS_DIR") or root / "models"),
+    )

@@ -1,0 +1,193 @@
+"""Decide which entry a question is about, or what to ask back.
+
+Inputs are what NLU found (linked policy ids, region, aspect) and what the conversation
+already knows (the city, the policy talked about, a pending choice). The result says how to
+answer: one entry (overview, one aspect, or a detail), ask the city, offer a choice, or admit
+that nothing fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import List, Optional, Sequence, Tuple
+
+from bot.kb.models import PolicyEntry
+from bot.kb.search import Hit, KBSearch
+from bot.text.normalize import normalize_text
+
+# Tuned on tests/eval/questions_*.yml with `make eval` (see docs/nlu.md).
+MIN_SCORE = 2.0  # below this BM25 score an entry is not an answer
+AMBIGUOUS_RATIO = 0.85  # a runner-up this close to the best makes the choice ambiguous
+CITY_RATIO = 0.6  # the other city's best this close means: ask which city
+STICKY_RATIO = 0.8  # the policy under discussion wins unless clearly outscored
+MIN_DETAIL_IDF = 1.0  # a detail word must be this informative to answer with sentences
+
+
+class Kind(str, Enum):
+    ANSWER = "answer"  # answer `entry` (overview, `aspect`, or `detail_terms`)
+    ASK_REGION = "ask_region"  # the same topic exists in both cities: ask which
+    CHOOSE = "choose"  # unsure between `candidates`
+    NONE = "none"  # nothing in the knowledge base fits
+    OUT_OF_AREA = "out_of_area"  # about a city the assistant does not cover
+    NEED_TOPIC = "need_topic"  # an aspect or city without any topic to apply it to
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str  # normalised message text
+    linked: Tuple[str, ...] = ()  # policy ids found by the entity linker or a button
+    region: Optional[str] = None  # a city named in this message
+    aspect: Optional[str] = None
+    other_place: Optional[str] = None  # a city the assistant does not cover
+    known_region: Optional[str] = None  # the city remembered from earlier
+    current_policy: Optional[str] = None  # the policy talked about just before
+    pending: Tuple[str, ...] = ()  # candidates offered when the city was asked
+
+
+@dataclass(frozen=True)
+class Resolution:
+    kind: Kind
+    entry: Optional[PolicyEntry] = None
+    aspect: Optional[str] = None
+    candidates: Tuple[PolicyEntry, ...] = ()
+    detail_terms: Tuple[str, ...] = ()
+    # Set when the answer is about a different city than the one asked about.
+    missing_region: Optional[str] = None
+    follow_up: bool = False
+    topic: Tuple[str, ...] = field(default=())
+
+
+class Resolver:
+    def __init__(self, search: KBSearch) -> None:
+        self.search = search
+        self.kb = search.kb
+
+    def _entries(self, ids: Sequence[str]) -> List[PolicyEntry]:
+        seen, out = set(), []
+        for entry_id in ids:
+            entry = self.kb.get(entry_id)
+            if entry and entry.id not in seen:
+                seen.add(entry.id)
+                out.append(entry)
+        return out
+
+    def _name_words(self, entries: Sequence[PolicyEntry]) -> List[str]:
+        words: List[str] = []
+        for entry in entries:
+            for name in entry.names:
+                words.extend(self.search.segmenter.terms(normalize_text(name)))
+        return words
+
+    def _detail(self, entry: PolicyEntry, terms: Sequence[str]) -> Tuple[str, ...]:
+        """Words of the question beyond the policy's own names that are worth quoting on."""
+        names = set(self._name_words([entry]))
+        return tuple(t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF)
+
+    def resolve(self, q: Question) -> Resolution:
+        region = q.region or q.known_region
+        terms = self.search.topic_terms(q.text)
+
+        if q.other_place and not q.region and not q.linked:
+            return Resolution(Kind.OUT_OF_AREA)
+
+        # A pending city question answered with a city.
+        if q.pending and q.region and not q.linked:
+            chosen = [e for e in self._entries(q.pending) if e.region == q.region]
+            if chosen:
+                return self._answer(chosen[0], q, terms)
+
+        linked = self._entries(q.linked)
+        if linked:
+            return self._from_linked(linked, q, terms, region)
+
+        current = self.kb.get(q.current_policy)
+        if not terms:
+            if current is None:
+                return Resolution(Kind.NEED_TOPIC, aspect=q.aspect)
+            if q.region and current.region != q.region:
+                # "那张家港呢": the same topic in the other city.
+                return self._same_topic_elsewhere(current, q)
+            return self._answer(current, q, terms, follow_up=True)
+
+        hits = self.search.rank(terms, region=q.region)
+        if current is not None and (not q.region or current.region == q.region):
+            current_hit = next((h for h in hits if h.entry.id == current.id), None)
+            best = hits[0].score if hits else 0.0
+            if current_hit and current_hit.score >= STICKY_RATIO * best:
+                return self._answer(current, q, terms, follow_up=True)
+            if best < MIN_SCORE:
+                return self._answer(current, q, terms, follow_up=True)
+        return self._from_hits(hits, q, terms, region)
+
+    def _from_linked(
+        self, linked: List[PolicyEntry], q: Question, terms: List[str], region: Optional[str]
+    ) -> Resolution:
+        if region:
+            local = [e for e in linked if e.region == region]
+            if not local:
+                if q.region:
+                    # Asked for a city that has no such entry: look for its nearest topic there.
+                    hits = self.search.rank(terms + self._name_words(linked), region=q.region)
+                    if hits and hits[0].score >= MIN_SCORE * 2:
+                        return self._answer(hits[0].entry, q, terms)
+                return self._answer(linked[0], q, terms, missing_region=region)
+            linked = local
+        regions = {e.region for e in linked}
+        if len(regions) > 1:
+            return Resolution(Kind.ASK_REGION, aspect=q.aspect, candidates=tuple(linked))
+        if len(linked) == 1:
+            return self._answer(linked[0], q, terms)
+        hits = self.search.rank(terms, region=linked[0].region, limit=20)
+        order = {h.entry.id: h.score for h in hits}
+        linked.sort(key=lambda e: order.get(e.id, 0.0), reverse=True)
+        first, second = order.get(linked[0].id, 0.0), order.get(linked[1].id, 0.0)
+        if first > 0 and second < AMBIGUOUS_RATIO * first:
+            return self._answer(linked[0], q, terms)
+        return Resolution(Kind.CHOOSE, aspect=q.aspect, candidates=tuple(linked[:3]))
+
+    def _from_hits(
+        self, hits: List[Hit], q: Question, terms: List[str], region: Optional[str]
+    ) -> Resolution:
+        if not hits or hits[0].score < MIN_SCORE:
+            return Resolution(Kind.NONE, topic=tuple(terms))
+        best = hits[0]
+        if region is None:
+            other = next((h for h in hits if h.entry.region != best.entry.region), None)
+            if other is not None and other.score >= CITY_RATIO * best.score:
+                same = [h.entry for h in hits if h.score >= CITY_RATIO * best.score]
+                return Resolution(Kind.ASK_REGION, aspect=q.aspect, candidates=tuple(same))
+        else:
+            hits = [h for h in hits if h.entry.region == region]
+            if not hits or hits[0].score < MIN_SCORE:
+                return Resolution(Kind.NONE, topic=tuple(terms))
+            best = hits[0]
+        close = [h.entry for h in hits[1:3] if h.score >= AMBIGUOUS_RATIO * best.score]
+        if close:
+            return Resolution(Kind.CHOOSE, aspect=q.aspect, candidates=(best.entry, *close))
+        return self._answer(best.entry, q, terms)
+
+    def _same_topic_elsewhere(self, current: PolicyEntry, q: Question) -> Resolution:
+        hits = self.search.rank(self._name_words([current]), region=q.region)
+        if hits and hits[0].score >= MIN_SCORE:
+            return self._answer(hits[0].entry, q, [])
+        return Resolution(Kind.NONE, topic=(current.title,), missing_region=q.region)
+
+    def _answer(
+        self,
+        entry: PolicyEntry,
+        q: Question,
+        terms: Sequence[str],
+        *,
+        follow_up: bool = False,
+        missing_region: Optional[str] = None,
+    ) -> Resolution:
+        detail = () if q.aspect else self._detail(entry, terms)
+        return Resolution(
+            Kind.ANSWER,
+            entry=entry,
+            aspect=q.aspect,
+            detail_terms=detail,
+            follow_up=follow_up,
+            missing_region=missing_region,
+        )

@@ -1,0 +1,132 @@
+"""Ranked retrieval over the knowledge base (BM25 on jieba words, via ``bm25s``).
+
+Two levels: which entry answers a question, and, inside one entry, which of its sentences
+answer a detail ("要抵押吗").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import bm25s
+
+from bot.kb.loader import KnowledgeBase
+from bot.kb.models import PolicyEntry
+from bot.text.normalize import normalize_text
+from bot.text.tokenize import Segmenter
+
+logger = logging.getLogger(__name__)
+
+# How much each part of an entry counts: names matter most, then the summary.
+FIELD_WEIGHTS = (("title", 3), ("aliases", 3), ("summary", 2), ("audience", 1))
+BODY_FIELDS = ("amounts", "conditions", "materials", "process", "contact", "basis", "notes")
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: PolicyEntry
+    score: float
+
+
+def domain_words(kb: KnowledgeBase) -> List[str]:
+    """Words jieba must keep whole: entry names, city names, aspect phrases."""
+    words: List[str] = []
+    for entry in kb:
+        words.extend(normalize_text(name) for name in entry.names)
+    vocab = kb.vocabulary
+    for region in vocab.regions:
+        words.extend(region.aliases)
+    words.extend(vocab.other_places)
+    for triggers in vocab.aspect_triggers.values():
+        words.extend(triggers)
+    return sorted({w for w in words if len(w) >= 2})
+
+
+def entry_sentences(entry: PolicyEntry) -> List[Tuple[str, str]]:
+    """(field, sentence) pairs a detail answer can quote."""
+    pairs = [("summary", entry.summary), ("audience", f"适用对象：{entry.audience}")]
+    for name in BODY_FIELDS:
+        pairs.extend((name, item) for item in getattr(entry, name))
+    return pairs
+
+
+class KBSearch:
+    """BM25 over entries, plus sentence ranking within an entry."""
+
+    def __init__(self, kb: KnowledgeBase, segmenter: Optional[Segmenter] = None) -> None:
+        self.kb = kb
+        self.segmenter = segmenter or Segmenter(
+            domain_words(kb), stopwords=kb.vocabulary.stopwords
+        )
+        self._entries: List[PolicyEntry] = list(kb)
+        corpus = [self._document_terms(e) for e in self._entries]
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(corpus, show_progress=False)
+        self._idf = self._inverse_document_frequency(corpus)
+        # Region and aspect words say *how* to answer, not *what*: they never rank entries.
+        vocab = kb.vocabulary
+        self.non_topic_words: Set[str] = set()
+        for region in vocab.regions:
+            self.non_topic_words.update(region.aliases)
+        for triggers in vocab.aspect_triggers.values():
+            self.non_topic_words.update(triggers)
+        self._sentences: Dict[str, List[Tuple[str, str, Set[str]]]] = {
+            e.id: [(f, s, set(self.segmenter.terms(normalize_text(s)))) for f, s in entry_sentences(e)]
+            for e in self._entries
+        }
+
+    def _document_terms(self, entry: PolicyEntry) -> List[str]:
+        terms: List[str] = []
+        for name, weight in FIELD_WEIGHTS:
+            value = getattr(entry, name)
+            texts = value if isinstance(value, tuple) else (value,)
+            for text in texts:
+                terms.extend(self.segmenter.terms(normalize_text(text)) * weight)
+        for name in BODY_FIELDS:
+            for text in getattr(entry, name):
+                terms.extend(self.segmenter.terms(normalize_text(text)))
+        return terms or ["_"]
+
+    @staticmethod
+    def _inverse_document_frequency(corpus: Sequence[Sequence[str]]) -> Dict[str, float]:
+        df: Dict[str, int] = {}
+        for doc in corpus:
+            for term in set(doc):
+                df[term] = df.get(term, 0) + 1
+        n = len(corpus)
+        return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+
+    def topic_terms(self, text: str, drop: Iterable[str] = ()) -> List[str]:
+        """The words of a normalised question that say what it is about."""
+        return self.segmenter.terms(text, extra_stopwords=self.non_topic_words | set(drop))
+
+    def rank(self, terms: Sequence[str], region: Optional[str] = None, limit: int = 5) -> List[Hit]:
+        """Entries by BM25 score for the given terms, best first, zero scores left out."""
+        known = [t for t in terms if t in self._idf]
+        if not known:
+            return []
+        scores = self._bm25.get_scores(known)
+        hits = [
+            Hit(entry, float(score))
+            for entry, score in zip(self._entries, scores)
+            if score > 0 and (region is None or entry.region == region)
+        ]
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:limit]
+
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, 0.0)
+
+    def best_sentences(self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2) -> List[Tuple[str, str]]:
+        """The entry's sentences sharing the most informative words with the question."""
+        wanted = set(terms)
+        scored = []
+        for order, (field, sentence, words) in enumerate(self._sentences[entry.id]):
+            overlap = wanted & words
+            if overlap:
+                scored.append((sum(self.idf(t) or 1.0 for t in overlap), -order, field, sentence))
+        scored.sort(reverse=True)
+        return [(field, sentence) for _, _, field, sentence in scored[:limit]]

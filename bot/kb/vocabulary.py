@@ -1,0 +1,93 @@
+"""The knowledge base's vocabulary: city names and the words that signal each aspect.
+
+Kept as data (``policies_kb/vocabulary.yml``) so that a city adds its own colloquialisms
+without touching code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from bot.kb.models import ASPECTS, REGIONS
+
+VOCABULARY_FILE = "vocabulary.yml"
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    aliases: Tuple[str, ...]
+    office: str
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    regions: Tuple[Region, ...]
+    other_places: Tuple[str, ...]
+    aspect_triggers: Dict[str, Tuple[str, ...]]
+    stopwords: Tuple[str, ...]
+
+    def region(self, name: Optional[str]) -> Optional[Region]:
+        return next((r for r in self.regions if r.name == name), None)
+
+
+def _strings(value: Any) -> Optional[Tuple[str, ...]]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        return None
+    return tuple(v.strip() for v in value)
+
+
+def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, str]]]:
+    """Validates the vocabulary file; returns it or a list of (field, reason)."""
+    problems: List[Tuple[str, str]] = []
+    if not isinstance(data, Mapping):
+        return None, [("(文件)", "顶层必须是键值映射")]
+    regions: List[Region] = []
+    for i, item in enumerate(data.get("regions") or []):
+        name = item.get("name") if isinstance(item, Mapping) else None
+        aliases = _strings(item.get("aliases")) if isinstance(item, Mapping) else None
+        office = item.get("office") if isinstance(item, Mapping) else None
+        if name not in REGIONS:
+            problems.append((f"regions[{i}].name", f"须为 {' / '.join(REGIONS)} 之一"))
+            continue
+        if not aliases:
+            problems.append((f"regions[{i}].aliases", "须为非空文本列表"))
+            continue
+        if not isinstance(office, str) or not office.strip():
+            problems.append((f"regions[{i}].office", "须为非空文本"))
+            continue
+        regions.append(Region(name=name, aliases=aliases, office=office.strip()))
+    if {r.name for r in regions} != set(REGIONS) and not problems:
+        problems.append(("regions", f"须为每个城市（{'、'.join(REGIONS)}）各写一项"))
+    other = _strings(data.get("other_places") or [])
+    if other is None:
+        problems.append(("other_places", "须为文本列表"))
+    stopwords = _strings(data.get("stopwords") or [])
+    if stopwords is None:
+        problems.append(("stopwords", "须为文本列表"))
+    triggers: Dict[str, Tuple[str, ...]] = {}
+    raw = data.get("aspects")
+    if not isinstance(raw, Mapping):
+        problems.append(("aspects", f"须为映射，键为 {', '.join(ASPECTS)}"))
+    else:
+        for key in raw:
+            if key not in ASPECTS:
+                problems.append((f"aspects.{key}", "未知的问题方面"))
+        for key in ASPECTS:
+            words = _strings(raw.get(key))
+            if not words:
+                problems.append((f"aspects.{key}", "须为非空文本列表"))
+            else:
+                triggers[key] = words
+    if problems:
+        return None, problems
+    return (
+        Vocabulary(
+            regions=tuple(regions),
+            other_places=other or (),
+            aspect_triggers=triggers,
+            stopwords=stopwords or (),
+        ),
+        [],
+    )

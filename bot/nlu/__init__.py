@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components, referenced by their module path in config.yml."""

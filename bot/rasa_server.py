@@ -1,0 +1,25 @@
+"""Start ``rasa run --enable-api`` with the auth token taken from the environment.
+
+The token is handed to Rasa inside this process, so it never shows in the process list
+(``ps``) as a command-line argument would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    token = os.environ.get("RASA_AUTH_TOKEN")
+    if not token:
+        raise SystemExit("RASA_AUTH_TOKEN 未设置：Rasa 的 HTTP API 只能在令牌保护下开启。")
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", "run", "--enable-api", "--auth-token", token, *sys.argv[1:]]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Start and stop the product's processes together (``make run``, tests, eval, bench).
+
+Each process runs in its own session so that stopping is explicit and complete: SIGTERM,
+then SIGKILL after a grace period. Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Dict, List, Optional
+
+from bot.config import Settings
+
+GRACE_SECONDS = 10
+
+
+@dataclass
+class Service:
+    name: str
+    argv: List[str]
+    ready_url: str
+    process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+    log: Optional[IO[bytes]] = None
+    extra_env: Dict[str, str] = field(default_factory=dict)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class Stack:
+    """The Rasa server and the action server of one deployment."""
+
+    def __init__(self, settings: Settings, log_dir: Optional[Path] = None) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.token = settings.rasa_token()
+        py = sys.executable
+        s = settings
+        self.env = {
+            **os.environ,
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_AUTH_TOKEN": self.token,
+            "ACTION_SERVER_URL": s.action_url,
+            "TRACKER_DB": str(s.tracker_db),
+            "PYTHONPATH": str(s.root),
+        }
+        self.services = [
+            Service(
+                "actions",
+                [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
+                f"http://127.0.0.1:{s.action_port}/health",
+                extra_env={"SANIC_HOST": s.action_host},
+            ),
+            Service(
+                "rasa",
+                [
+                    py, "-m", "bot.rasa_server",
+                    "--model", str(s.model_path),
+                    "--interface", s.rasa_host,
+                    "--port", str(s.rasa_port),
+                    "--endpoints", "endpoints.yml",
+                    "--credentials", "credentials.yml",
+                    "--response-timeout", "30",
+                ],  # fmt: skip
+                f"{s.rasa_url}/status?token={self.token}",
+            ),
+        ]
+
+    def start(self, timeout: float = 180.0) -> None:
+        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        if not self.settings.model_path.is_file():
+            raise SystemExit(f"模型不存在：{self.settings.model_path}，请先运行 make train")
+        for service in self.services:
+            stdout = None
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                service.log = open(self.log_dir / f"{service.name}.log", "ab")  # noqa: SIM115
+                stdout = service.log
+            service.process = subprocess.Popen(
+                service.argv,
+                cwd=self.settings.root,
+                env={**self.env, **service.extra_env},
+                stdout=stdout,
+                stderr=subprocess.STDOUT if stdout else None,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        for service in self.services:
+            while not http_ok(service.ready_url):
+                if service.process is not None and service.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"{service.name} 启动失败（退出码 {service.process.returncode}）")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"{service.name} 在 {timeout:.0f} 秒内未就绪")
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            proc = service.process
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for service in reversed(self.services):
+            proc = service.process
+            if proc is None:
+                continue
+            try:
+                proc.wait(timeout=GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+            if service.log is not None:
+                service.log.close()
+
+    def alive(self) -> bool:
+        return all(s.process is not None and s.process.poll() is None for s in self.services)
+
+    def __enter__(self) -> "Stack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def rest_message(base_url: str, sender: str, text: str, timeout: float = 30.0) -> List[dict]:
+    """Sends one message over the REST channel and returns the bot's replies."""
+    body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
+    request = urllib.request.Request(
+        f"{base_url}/webhooks/rest/webhook",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def run_forever(settings: Settings) -> None:
+    """``make run``: start everything, print the addresses, stop cleanly on Ctrl-C."""
+    stack = Stack(settings)
+    stopping = False
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        print("正在启动 Rasa 与动作服务器……", flush=True)
+        stack.start()
+        print(
+            "\n人才服务助手已启动：\n"
+            f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Rasa HTTP API（需令牌，见 var/secrets/ 或 RASA_AUTH_TOKEN）：{settings.rasa_url}\n"
+            f"  动作服务器（仅本机）：{settings.action_url}\n"
+            "试一试：\n"
+            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
+            "-d '{\"sender\":\"demo\",\"message\":\"张家港人才贷最多能贷多少\"}'\n"
+            "按 Ctrl-C 停止。\n",
+            flush=True,
+        )
+        while stack.alive():
+            time.sleep(1)
+        print("有进程意外退出，正在停止其余进程。", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    except KeyboardInterrupt:
+        stopping = True
+    finally:
+        if stopping:
+            print("\n正在停止……", flush=True)
+        stack.stop()

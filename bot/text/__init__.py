@@ -1,0 +1,1 @@
+"""Text handling shared by the NLU components and the actions."""

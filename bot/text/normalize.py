@@ -1,0 +1,137 @@
+"""Normalise what users type before anything else reads it.
+
+Citizens type traditional characters, full-width letters and punctuation, runs of "？？？" and
+whitespace, emoji, or paste whole documents. Everything downstream (jieba, the entity linker,
+retrieval) sees one canonical form. The mapping back to the original offsets is kept so that
+entity annotations in training data stay valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import List, Tuple
+
+# Long enough for any real question, short enough that featurising stays cheap.
+MAX_MESSAGE_CHARS = 500
+
+_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+_PUNCT_RE = re.compile(r"[\W_]", re.UNICODE)
+# Sentence marks whose runs carry no meaning ("？？？", "?!", "。。。", "~~~").
+_TERMINAL_MARKS = set("?!.,;:~。，、；：…")
+
+
+@functools.lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A normalised text with, for each of its characters, the index in the original."""
+
+    text: str
+    offsets: Tuple[int, ...]
+    original_length: int
+    truncated: bool
+
+    def original_span(self, start: int, end: int) -> Tuple[int, int]:
+        """Maps a span of the normalised text back to the original text."""
+        if start >= len(self.offsets):
+            return self.original_length, self.original_length
+        orig_start = self.offsets[start]
+        orig_end = self.offsets[end - 1] + 1 if end > start else orig_start
+        return orig_start, orig_end
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese, character count preserved.
+
+    OpenCC converts phrase by phrase; when a phrase conversion changes the length we convert
+    character by character instead, so offsets stay one to one.
+    """
+    converted = _t2s().convert(text)
+    if len(converted) == len(text):
+        return converted
+    chars = []
+    for ch in text:
+        single = _t2s().convert(ch)
+        chars.append(single if len(single) == 1 else ch)
+    return "".join(chars)
+
+
+def _is_punct(ch: str) -> bool:
+    return bool(_PUNCT_RE.match(ch)) and not ch.isspace()
+
+
+def _collapses(previous: str, current: str) -> bool:
+    """A repeated punctuation mark, or a mix of sentence marks, folds into its first."""
+    if previous == current:
+        return True
+    return previous in _TERMINAL_MARKS and current in _TERMINAL_MARKS
+
+
+def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
+    """Returns the canonical form of a user message.
+
+    Steps: drop control and zero-width characters; traditional to simplified; full-width to
+    half-width (NFKC, per character); lower-case Latin letters; collapse runs of whitespace to
+    one space and runs of punctuation to their first character; trim; cut to ``max_chars``.
+    """
+    if text is None:
+        text = ""
+    simplified = to_simplified(text)
+    out_chars: List[str] = []
+    out_offsets: List[int] = []
+    for index, ch in enumerate(simplified):
+        if ch in _ZERO_WIDTH:
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cc" and ch not in "\t\n\r":
+            continue
+        if category in ("Cs", "Co", "Cn"):
+            continue
+        folded = unicodedata.normalize("NFKC", ch)
+        # NFKC may expand a character ("…" -> "..."); keep such expansions, they map back
+        # to the same original index.
+        for sub in folded.lower():
+            if sub.isspace():
+                if not out_chars or out_chars[-1] == " ":
+                    continue
+                sub = " "
+            elif out_chars and _is_punct(sub) and _collapses(out_chars[-1], sub):
+                # "？？" or "?!" -> keep the first; a space between keeps both.
+                continue
+            out_chars.append(sub)
+            out_offsets.append(index)
+    # Trim leading and trailing spaces.
+    while out_chars and out_chars[-1] == " ":
+        out_chars.pop()
+        out_offsets.pop()
+    start = 0
+    while start < len(out_chars) and out_chars[start] == " ":
+        start += 1
+    out_chars, out_offsets = out_chars[start:], out_offsets[start:]
+    truncated = len(out_chars) > max_chars
+    if truncated:
+        out_chars, out_offsets = out_chars[:max_chars], out_offsets[:max_chars]
+    return Normalized(
+        text="".join(out_chars),
+        offsets=tuple(out_offsets),
+        original_length=len(text),
+        truncated=truncated,
+    )
+
+
+def normalize_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """Shorthand for :func:`normalize` when only the text is needed."""
+    return normalize(text, max_chars).text
+
+
+def is_payload(text: str) -> bool:
+    """True for Rasa button payloads (``/intent{...}``), which must reach Rasa unchanged."""
+    return text.lstrip().startswith("/")

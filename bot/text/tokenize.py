@@ -1,0 +1,61 @@
+"""Word segmentation for retrieval: jieba with the knowledge base's own words.
+
+A private ``jieba.Tokenizer`` (not jieba's global one) so that the action server's retrieval
+does not depend on what other code loaded into jieba.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterable, List, Optional, Set
+
+import jieba
+
+# jieba logs its dictionary loading at INFO on its own handler; keep start-up output clean.
+jieba.setLogLevel(logging.WARNING)
+
+# Frequency given to domain words so that jieba keeps them whole ("人才贷", "攀峰计划").
+USER_WORD_FREQ = 200000
+
+
+class Segmenter:
+    """Segments normalised text into words, keeping the registered domain words whole."""
+
+    def __init__(self, words: Iterable[str] = (), stopwords: Iterable[str] = ()) -> None:
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()
+        self._stopwords: Set[str] = set(stopwords)
+        with self._lock:
+            self._jieba.initialize()
+            for word in words:
+                self._add(word)
+
+    def _add(self, word: str) -> None:
+        word = word.strip()
+        if len(word) >= 2 and " " not in word:
+            self._jieba.add_word(word, freq=USER_WORD_FREQ)
+
+    def add_words(self, words: Iterable[str]) -> None:
+        with self._lock:
+            for word in words:
+                self._add(word)
+
+    def words(self, text: str) -> List[str]:
+        """All words, punctuation and whitespace removed."""
+        pieces = self._jieba.lcut(text, HMM=True)
+        return [p for p in (piece.strip() for piece in pieces) if p and any(c.isalnum() for c in p)]
+
+    def terms(self, text: str, extra_stopwords: Optional[Set[str]] = None) -> List[str]:
+        """Words that carry meaning for retrieval: stopwords dropped, plus single characters
+        of long words so that a typo in one character still leaves the other one matching."""
+        stop = self._stopwords | (extra_stopwords or set())
+        out: List[str] = []
+        for word in self.words(text):
+            if word in stop:
+                continue
+            out.append(word)
+            if len(word) >= 3:
+                # Sub-words let "人才购房补贴" meet "购房补贴" and survive typos.
+                out.extend(w for w in self._jieba.lcut_for_search(word) if w != word and len(w) >= 2)
+        return out
