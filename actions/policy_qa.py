@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -20,12 +20,12 @@ class ActionAnswerPolicy(Action):
     """Finds the entry (linked entity, else ranked retrieval), answers the aspect asked or an
     overview, asks the city or offers a choice when unsure, and keeps the context."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_policy"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Dict[Text, Any]]:
+    ) -> List[Dict[str, Any]]:
         service = get_policy_service()
         text = latest_text(tracker)
         region = first_entity(tracker, "region")
@@ -50,7 +50,7 @@ class ActionAnswerPolicy(Action):
         resolution, replies = service.answer(question)
         send(dispatcher, replies)
 
-        events: List[Dict[Text, Any]] = []
+        events: List[Dict[str, Any]] = []
         if resolution.kind is Kind.ANSWER and resolution.entry is not None:
             events.append(SlotSet("policy", resolution.entry.id))
             if not resolution.missing_region:

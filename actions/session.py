@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
@@ -14,13 +14,13 @@ CARRIED_OVER_SLOTS = ("region",)
 
 
 class ActionSessionStart(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_session_start"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Dict[Text, Any]]:
-        events: List[Dict[Text, Any]] = [SessionStarted()]
+    ) -> List[Dict[str, Any]]:
+        events: List[Dict[str, Any]] = [SessionStarted()]
         for slot in CARRIED_OVER_SLOTS:
             value = tracker.get_slot(slot)
             if value is not None:

@@ -46,6 +46,9 @@ def _train(args: argparse.Namespace) -> int:
         MODEL_NAME,
         "--out",
         str(settings.models_dir),
+        # Stories here are short and explicit; augmenting them only slows training.
+        "--augmentation",
+        "0",
         "--quiet",
     )
 

@@ -69,14 +69,22 @@ class Stack:
             Service(
                 "rasa",
                 [
-                    py, "-m", "bot.rasa_server",
-                    "--model", str(s.model_path),
-                    "--interface", s.rasa_host,
-                    "--port", str(s.rasa_port),
-                    "--endpoints", "endpoints.yml",
-                    "--credentials", "credentials.yml",
-                    "--response-timeout", "30",
-                ],  # fmt: skip
+                    py,
+                    "-m",
+                    "bot.rasa_server",
+                    "--model",
+                    str(s.model_path),
+                    "--interface",
+                    s.rasa_host,
+                    "--port",
+                    str(s.rasa_port),
+                    "--endpoints",
+                    "endpoints.yml",
+                    "--credentials",
+                    "credentials.yml",
+                    "--response-timeout",
+                    "30",
+                ],
                 f"{s.rasa_url}/status?token={self.token}",
             ),
         ]
@@ -90,7 +98,7 @@ class Stack:
             stdout = None
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
-                service.log = open(self.log_dir / f"{service.name}.log", "ab")  # noqa: SIM115
+                service.log = open(self.log_dir / f"{service.name}.log", "ab")
                 stdout = service.log
             service.process = subprocess.Popen(
                 service.argv,
@@ -105,7 +113,9 @@ class Stack:
             while not http_ok(service.ready_url):
                 if service.process is not None and service.process.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"{service.name} 启动失败（退出码 {service.process.returncode}）")
+                    raise RuntimeError(
+                        f"{service.name} 启动失败（退出码 {service.process.returncode}）"
+                    )
                 if time.monotonic() > deadline:
                     self.stop()
                     raise TimeoutError(f"{service.name} 在 {timeout:.0f} 秒内未就绪")
@@ -138,7 +148,7 @@ class Stack:
     def alive(self) -> bool:
         return all(s.process is not None and s.process.poll() is None for s in self.services)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         self.start()
         return self
 
@@ -177,8 +187,9 @@ def run_forever(settings: Settings) -> None:
             f"  Rasa HTTP API（需令牌，见 var/secrets/ 或 RASA_AUTH_TOKEN）：{settings.rasa_url}\n"
             f"  动作服务器（仅本机）：{settings.action_url}\n"
             "试一试：\n"
-            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
-            "-d '{\"sender\":\"demo\",\"message\":\"张家港人才贷最多能贷多少\"}'\n"
+            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook "
+            "-H 'Content-Type: application/json' "
+            '-d \'{"sender":"demo","message":"张家港人才贷最多能贷多少"}\'\n'
             "按 Ctrl-C 停止。\n",
             flush=True,
         )

@@ -128,7 +128,9 @@ class AnswerComposer:
         if res.missing_region:
             lines = [f"抱歉，知识库里暂未收录{res.missing_region}的相关政策。"]
         lines.append("您可以换个说法再问，或转人工服务，由专员为您解答。")
-        return [Reply("".join(lines), [{"title": "转人工服务", "payload": payload("request_human")}])]
+        return [
+            Reply("".join(lines), [{"title": "转人工服务", "payload": payload("request_human")}])
+        ]
 
     def _answer(self, res: Resolution) -> List[Reply]:
         entry = res.entry
@@ -136,7 +138,9 @@ class AnswerComposer:
         title = display_title(entry)
         lines: List[str] = []
         if res.missing_region:
-            lines.append(f"知识库中暂未收录{res.missing_region}的此项政策，以下是{entry.region}的相关信息：")
+            lines.append(
+                f"知识库中暂未收录{res.missing_region}的此项政策，以下是{entry.region}的相关信息："
+            )
         buttons: List[Dict[str, str]]
         if res.aspect:
             aspect = ASPECTS[res.aspect]
@@ -179,7 +183,9 @@ class AnswerComposer:
 
     def _ask_region(self, res: Resolution) -> Reply:
         topic = res.candidates[0].aliases[0] if res.candidates else "该政策"
-        cities = sorted({e.region for e in res.candidates}) or [r.name for r in self.kb.vocabulary.regions]
+        cities = sorted({e.region for e in res.candidates}) or [
+            r.name for r in self.kb.vocabulary.regions
+        ]
         return Reply(
             f"海宁市和张家港市都有“{topic}”相关政策，请问您想了解哪个城市的？",
             [{"title": c, "payload": payload("inform_region", region=c)} for c in cities],
@@ -191,7 +197,9 @@ class AnswerComposer:
             entities = {"policy": entry.id}
             if res.aspect:
                 entities["aspect"] = res.aspect
-            buttons.append({"title": display_title(entry), "payload": payload("ask_policy", **entities)})
+            buttons.append(
+                {"title": display_title(entry), "payload": payload("ask_policy", **entities)}
+            )
         return Reply("您想了解的是下面哪一项？请点击选择：", buttons)
 
     def _region_buttons(self) -> List[Dict[str, str]]:
@@ -201,7 +209,4 @@ class AnswerComposer:
         ]
 
     def _topic_buttons(self) -> List[Dict[str, str]]:
-        return [
-            {"title": t, "payload": t}
-            for t in ("购房补贴", "人才公寓", "子女入学", "人才贷")
-        ]
+        return [{"title": t, "payload": t} for t in ("购房补贴", "人才公寓", "子女入学", "人才贷")]

@@ -197,7 +197,7 @@ def _read_yaml(path: Path, rel: str) -> Tuple[Any, Optional[Problem]]:
         return None, Problem(rel, "(文件)", f"YAML 格式错误 {where}".strip())
 
 
-def load_kb(path: "str | Path") -> KnowledgeBase:
+def load_kb(path: str | Path) -> KnowledgeBase:
     """Loads every entry under ``path`` and its vocabulary; raises KBValidationError."""
     root = Path(path)
     if not root.is_dir():

@@ -60,7 +60,7 @@ class PolicyEntry:
     def aspect_items(self, aspect: str) -> Tuple[str, ...]:
         """The items that answer an aspect; conditions include who the policy is for."""
         if aspect == "conditions":
-            return (f"适用对象：{self.audience}",) + self.conditions
+            return (f"适用对象：{self.audience}", *self.conditions)
         return tuple(getattr(self, aspect))
 
     def has_aspect(self, aspect: str) -> bool:
@@ -69,4 +69,4 @@ class PolicyEntry:
     @property
     def names(self) -> Tuple[str, ...]:
         """Title and aliases: every name the entry is known by."""
-        return (self.title,) + self.aliases
+        return (self.title, *self.aliases)

@@ -72,16 +72,19 @@ class Resolver:
                 out.append(entry)
         return out
 
-    def _name_words(self, entries: Sequence[PolicyEntry]) -> List[str]:
+    def _name_words_of(self, names: Sequence[str]) -> List[str]:
         words: List[str] = []
-        for entry in entries:
-            for name in entry.names:
-                words.extend(self.search.segmenter.terms(normalize_text(name)))
+        for name in names:
+            words.extend(self.search.segmenter.terms(normalize_text(name)))
         return words
 
-    def _detail(self, entry: PolicyEntry, terms: Sequence[str]) -> Tuple[str, ...]:
-        """Words of the question beyond the policy's own names that are worth quoting on."""
-        names = set(self._name_words([entry]))
+    def _name_words(self, entries: Sequence[PolicyEntry]) -> List[str]:
+        return self._name_words_of([name for entry in entries for name in entry.names])
+
+    def _detail(self, entry: PolicyEntry, q: Question, terms: Sequence[str]) -> Tuple[str, ...]:
+        """Words of the question, beyond the names it calls the policy by, worth quoting on."""
+        said = [name for name in entry.names if normalize_text(name) in q.text]
+        names = set(self._name_words_of(said))
         return tuple(t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF)
 
     def resolve(self, q: Question) -> Resolution:
@@ -182,7 +185,7 @@ class Resolver:
         follow_up: bool = False,
         missing_region: Optional[str] = None,
     ) -> Resolution:
-        detail = () if q.aspect else self._detail(entry, terms)
+        detail = () if q.aspect else self._detail(entry, q, terms)
         return Resolution(
             Kind.ANSWER,
             entry=entry,

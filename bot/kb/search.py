@@ -58,9 +58,7 @@ class KBSearch:
 
     def __init__(self, kb: KnowledgeBase, segmenter: Optional[Segmenter] = None) -> None:
         self.kb = kb
-        self.segmenter = segmenter or Segmenter(
-            domain_words(kb), stopwords=kb.vocabulary.stopwords
-        )
+        self.segmenter = segmenter or Segmenter(domain_words(kb), stopwords=kb.vocabulary.stopwords)
         self._entries: List[PolicyEntry] = list(kb)
         corpus = [self._document_terms(e) for e in self._entries]
         self._bm25 = bm25s.BM25()
@@ -74,7 +72,9 @@ class KBSearch:
         for triggers in vocab.aspect_triggers.values():
             self.non_topic_words.update(triggers)
         self._sentences: Dict[str, List[Tuple[str, str, Set[str]]]] = {
-            e.id: [(f, s, set(self.segmenter.terms(normalize_text(s)))) for f, s in entry_sentences(e)]
+            e.id: [
+                (f, s, set(self.segmenter.terms(normalize_text(s)))) for f, s in entry_sentences(e)
+            ]
             for e in self._entries
         }
 
@@ -120,7 +120,9 @@ class KBSearch:
     def idf(self, term: str) -> float:
         return self._idf.get(term, 0.0)
 
-    def best_sentences(self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2) -> List[Tuple[str, str]]:
+    def best_sentences(
+        self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2
+    ) -> List[Tuple[str, str]]:
         """The entry's sentences sharing the most informative words with the question."""
         wanted = set(terms)
         scored = []

@@ -33,7 +33,7 @@ class PolicyService:
     def resolve(self, question: Question) -> Resolution:
         return self.resolver.resolve(question)
 
-    def answer(self, question: Question) -> "tuple[Resolution, List[Reply]]":
+    def answer(self, question: Question) -> tuple[Resolution, List[Reply]]:
         resolution = self.resolve(question)
         return resolution, self.composer.compose(resolution)
 

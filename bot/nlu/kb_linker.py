@@ -12,7 +12,7 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Text, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import jieba
 import spacy
@@ -91,7 +91,9 @@ class Linker:
         found: List[Tuple[str, int, int, str]] = []
         for match_id, start, end in self.matcher(doc):
             span = doc[start:end]
-            found.append((self.nlp.vocab.strings[match_id], span.start_char, span.end_char, span.text))
+            found.append(
+                (self.nlp.vocab.strings[match_id], span.start_char, span.end_char, span.text)
+            )
         for label, form in self._substring_forms:
             index = text.find(form)
             while index != -1:
@@ -124,17 +126,15 @@ class Linker:
         return out
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=True
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=True)
 class KBEntityLinker(GraphComponent, EntityExtractorMixin):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"kb_path": "policies_kb"}
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         lexicon: Optional[Lexicon] = None,
@@ -147,11 +147,11 @@ class KBEntityLinker(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "KBEntityLinker":
+    ) -> KBEntityLinker:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -166,12 +166,12 @@ class KBEntityLinker(GraphComponent, EntityExtractorMixin):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "KBEntityLinker":
+    ) -> KBEntityLinker:
         with model_storage.read_from(resource) as directory:
             lexicon = json.loads(Path(directory, LEXICON_FILE).read_text(encoding="utf-8"))
         return cls(config, model_storage, resource, lexicon)

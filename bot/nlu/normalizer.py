@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -18,28 +18,26 @@ from bot.text.normalize import MAX_MESSAGE_CHARS, Normalized, is_payload, normal
 NORMALIZATION_KEY = "text_normalization"
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class TextNormalizer(GraphComponent):
     """Traditional to simplified, full-width to half-width, punctuation and whitespace runs
     folded, over-long messages cut. Must come first in the pipeline."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"max_chars": MAX_MESSAGE_CHARS}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.max_chars = int(config.get("max_chars", MAX_MESSAGE_CHARS))
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "TextNormalizer":
+    ) -> TextNormalizer:
         return cls(config)
 
     def _normalize(self, message: Message, *, training: bool) -> None:
@@ -66,12 +64,14 @@ class TextNormalizer(GraphComponent):
         inverse: Dict[int, int] = {}
         for new_index, old_index in enumerate(result.offsets):
             inverse.setdefault(old_index, new_index)
-        remapped: List[Dict[Text, Any]] = []
+        remapped: List[Dict[str, Any]] = []
         for entity in entities:
             start = _first_at_or_after(inverse, entity[ENTITY_ATTRIBUTE_START], len(result.text))
             end = _first_at_or_after(inverse, entity[ENTITY_ATTRIBUTE_END], len(result.text))
             if start is not None and end is not None and end > start:
-                remapped.append({**entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end})
+                remapped.append(
+                    {**entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end}
+                )
         message.set(ENTITIES, remapped)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

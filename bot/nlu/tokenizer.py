@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 import jieba
 from rasa.engine.graph import ExecutionContext
@@ -41,17 +41,15 @@ def _register(lines: List[str]) -> None:
         jieba.add_word(word, freq=int(freq))
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=True
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=True)
 class KBJiebaTokenizer(JiebaTokenizer):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {**JiebaTokenizer.get_default_config(), "kb_path": "policies_kb"}
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         dictionary: List[str],
@@ -62,11 +60,11 @@ class KBJiebaTokenizer(JiebaTokenizer):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "KBJiebaTokenizer":
+    ) -> KBJiebaTokenizer:
         lines = build_user_dictionary(config["kb_path"])
         _register(lines)
         logger.info("jieba 用户词典：%d 个词（来自知识库）", len(lines))
@@ -85,19 +83,19 @@ class KBJiebaTokenizer(JiebaTokenizer):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "KBJiebaTokenizer":
+    ) -> KBJiebaTokenizer:
         with model_storage.read_from(resource) as directory:
             lines = Path(directory, USER_DICT_FILE).read_text(encoding="utf-8").splitlines()
         lines = [line for line in lines if line.strip()]
         _register(lines)
         return cls(config, model_storage, resource, lines)
 
-    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
+    def tokenize(self, message: Message, attribute: str) -> List[Token]:
         # jieba returns whitespace as tokens; they carry nothing for the featurizers.
         tokens = [t for t in super().tokenize(message, attribute) if t.text.strip()]
         if not tokens:

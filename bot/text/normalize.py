@@ -135,3 +135,17 @@ def normalize_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
 def is_payload(text: str) -> bool:
     """True for Rasa button payloads (``/intent{...}``), which must reach Rasa unchanged."""
     return text.lstrip().startswith("/")
+
+
+# A message this long made of at most this many distinct characters carries no question.
+MONOTONE_LENGTH = 12
+MONOTONE_DISTINCT = 2
+
+
+def has_content(text: str) -> bool:
+    """True when a normalised text has words: letters, digits or Chinese characters, and is
+    not a long run of one or two characters ("xxxxxxxx…")."""
+    if not any(ch.isalnum() for ch in text):
+        return False
+    compact = [ch for ch in text if not ch.isspace()]
+    return not (len(compact) >= MONOTONE_LENGTH and len(set(compact)) <= MONOTONE_DISTINCT)

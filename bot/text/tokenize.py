@@ -57,5 +57,7 @@ class Segmenter:
             out.append(word)
             if len(word) >= 3:
                 # Sub-words let "人才购房补贴" meet "购房补贴" and survive typos.
-                out.extend(w for w in self._jieba.lcut_for_search(word) if w != word and len(w) >= 2)
+                out.extend(
+                    w for w in self._jieba.lcut_for_search(word) if w != word and len(w) >= 2
+                )
         return out

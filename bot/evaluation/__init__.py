@@ -1,0 +1,1 @@
+"""Accuracy evaluation (``python -m bot eval``) and benchmark (``python -m bot bench``)."""

@@ -1,0 +1,127 @@
+"""Real questions over the REST webhook against running Rasa and action servers."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from bot.runner import Stack, rest_message
+
+pytestmark = pytest.mark.integration
+
+
+def ask(stack: Stack, text: str, sender: Optional[str] = None) -> List[Dict[str, Any]]:
+    return rest_message(stack.settings.rasa_url, sender or uuid.uuid4().hex, text)
+
+
+def joined(replies: List[Dict[str, Any]]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def test_policy_question_names_amount_and_basis(stack: Stack) -> None:
+    replies = ask(stack, "张家港人才贷最多能贷多少？")
+    text = joined(replies)
+    assert "3000万元" in text
+    assert "依据" in text
+    assert all(r["recipient_id"] for r in replies)
+
+
+def test_follow_up_keeps_context(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    ask(stack, "张家港的人才贷是什么", sender)
+    assert "无抵押" in joined(ask(stack, "那要抵押吗", sender))
+
+
+def test_city_is_asked_then_remembered(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    first = ask(stack, "购房补贴怎么申请", sender)
+    buttons = [b for r in first for b in r.get("buttons", [])]
+    assert {b["title"] for b in buttons} == {"海宁市", "张家港市"}
+    海宁 = next(b for b in buttons if b["title"] == "海宁市")
+    answer = joined(ask(stack, 海宁["payload"], sender))
+    assert "海宁市人才购租房补贴实施办法" in answer
+    # The city is remembered: the next question needs no city.
+    assert "人才公寓" in joined(ask(stack, "人才公寓有多少套", sender))
+
+
+def test_traditional_characters_and_full_width_punctuation(stack: Stack) -> None:
+    assert "领军人才" in joined(ask(stack, "海寧的人才綠卡是給哪些人的？！"))
+
+
+def test_out_of_scope_is_not_answered_with_a_policy(stack: Stack) -> None:
+    for text in ("今天天气怎么样", "上海的落户政策怎么样", "帮我写一段python代码"):
+        assert "依据" not in joined(ask(stack, text)), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "<script>alert('x')</script>",
+        "'; DROP TABLE events; --",
+        "人才" * 5000,
+        "/no_such_intent",
+        '/ask_policy{"policy": "no_such_entry"}',
+        '/inform_region{"region": "火星"}',
+    ],
+)
+def test_bad_input_gets_a_sensible_reply(stack: Stack, text: str) -> None:
+    replies = ask(stack, text)
+    assert replies, "every message gets a reply"
+    body = joined(replies)
+    assert "Traceback" not in body and "Error" not in body
+    assert body.strip()
+
+
+def test_over_long_message_is_cut_with_a_note(stack: Stack) -> None:
+    text = "张家港人才贷最多能贷多少" + "。" + "请" * 10000
+    assert "只读取了前" in joined(ask(stack, text))
+
+
+def _get(url: str, headers: Optional[Dict[str, str]] = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_http_api_requires_the_token(stack: Stack) -> None:
+    base = stack.settings.rasa_url
+    assert _get(f"{base}/status") == 401
+    assert _get(f"{base}/conversations/x/tracker") == 401
+    assert _get(f"{base}/status?token=wrong") == 401
+    assert _get(f"{base}/status?token={stack.token}") == 200
+
+
+def test_malformed_webhook_body_is_a_client_error(stack: Stack) -> None:
+    request = urllib.request.Request(
+        f"{stack.settings.rasa_url}/webhooks/rest/webhook",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert 400 <= info.value.code < 500
+
+
+def test_conversation_survives_a_restart(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    ask(stack, "张家港人才贷", sender)
+    stack.stop()
+    stack.start()
+    # The tracker store kept the policy under discussion.
+    assert "无抵押" in joined(ask(stack, "要抵押吗", sender))
+    url = f"{stack.settings.rasa_url}/conversations/{sender}/tracker?token={stack.token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        tracker = json.loads(response.read())
+    assert tracker["slots"]["policy"] == "zjg_talent_loan"

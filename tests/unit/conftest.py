@@ -1,0 +1,113 @@
+"""Shared fixtures of the unit tests: the real knowledge base, loaded once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+import pytest
+import yaml
+
+from bot.kb.loader import KnowledgeBase
+from bot.kb.models import ASPECTS, REGIONS
+from bot.kb.resolve import Question, Resolution
+from bot.kb.service import PolicyService, get_policy_service, kb_path
+from bot.text.normalize import is_payload, normalize_text
+
+ROOT = Path(__file__).resolve().parents[2]
+KB_DIR = ROOT / "policies_kb"
+DOMAIN_FILE = ROOT / "domain.yml"
+
+PAYLOAD_RE = re.compile(r"^/(?P<intent>[a-z_]+)(?P<entities>\{.*\})?$", re.DOTALL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_kb_path() -> Iterator[None]:
+    """Every test (and the actions, through get_policy_service) reads the shipped KB."""
+    saved = os.environ.pop("KB_PATH", None)
+    try:
+        assert kb_path() == KB_DIR
+        yield
+    finally:
+        if saved is not None:
+            os.environ["KB_PATH"] = saved
+
+
+@pytest.fixture(scope="session")
+def service() -> PolicyService:
+    """The process-wide policy service, the same instance the actions use."""
+    return get_policy_service()
+
+
+@pytest.fixture(scope="session")
+def kb(service: PolicyService) -> KnowledgeBase:
+    return service.kb
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    with DOMAIN_FILE.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+Ask = Callable[..., Resolution]
+
+
+@pytest.fixture(scope="session")
+def ask(service: PolicyService) -> Ask:
+    """Resolves a raw user text (normalised as the NLU pipeline would) with extra context."""
+
+    def _ask(text: str, **context: Any) -> Resolution:
+        if "linked" in context:
+            context["linked"] = tuple(context["linked"])
+        if "pending" in context:
+            context["pending"] = tuple(context["pending"])
+        return service.resolve(Question(text=normalize_text(text), **context))
+
+    return _ask
+
+
+def parse_payload(payload: str) -> Tuple[str, Dict[str, Any]]:
+    """Splits a Rasa button payload into its intent and entities; fails on bad JSON."""
+    match = PAYLOAD_RE.match(payload)
+    assert match, f"not a Rasa payload: {payload!r}"
+    raw = match.group("entities")
+    entities = json.loads(raw) if raw else {}
+    assert isinstance(entities, dict), payload
+    return match.group("intent"), entities
+
+
+@pytest.fixture(scope="session")
+def check_buttons(domain: Dict[str, Any], kb: KnowledgeBase) -> Callable[[List[Dict[str, Any]]], None]:
+    """Asserts that buttons are well formed and their payloads make sense for the domain."""
+    intents: Set[str] = set(domain["intents"])
+    entity_names: Set[str] = set(domain["entities"])
+
+    def _check(buttons: List[Dict[str, Any]], *, max_buttons: Optional[int] = None) -> None:
+        if max_buttons is not None:
+            assert len(buttons) <= max_buttons
+        payloads = [b["payload"] for b in buttons]
+        assert len(set(payloads)) == len(payloads), f"duplicate buttons: {payloads}"
+        for button in buttons:
+            assert set(button) == {"title", "payload"}, button
+            assert isinstance(button["title"], str) and button["title"].strip()
+            payload = button["payload"]
+            if not is_payload(payload):
+                # A plain-text button is sent as if typed: it must have words.
+                assert payload.strip(), button
+                continue
+            intent, entities = parse_payload(payload)
+            assert intent in intents, f"unknown intent {intent!r} in {payload}"
+            for name, value in entities.items():
+                assert name in entity_names, f"unknown entity {name!r} in {payload}"
+                if name == "policy":
+                    assert kb.get(value) is not None, payload
+                elif name == "aspect":
+                    assert value in ASPECTS, payload
+                elif name == "region":
+                    assert value in REGIONS, payload
+
+    return _check
