@@ -10,6 +10,8 @@ MODEL := models/talent-assistant.tar.gz
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
+# Rasa's dependencies print pages of deprecation warnings that hide real output.
+export PYTHONWARNINGS := ignore
 
 # Everything whose change needs a new model.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data policies_kb bot/nlu bot/kb bot/text -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)

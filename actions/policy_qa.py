@@ -28,7 +28,11 @@ class ActionAnswerPolicy(Action):
     ) -> List[Dict[str, Any]]:
         service = get_policy_service()
         text = latest_text(tracker)
+        cities = {r.name for r in service.kb.vocabulary.regions}
         region = first_entity(tracker, "region")
+        region = region if region in cities else None
+        known_region = tracker.get_slot("region")
+        known_region = known_region if known_region in cities else None
         aspect = first_entity(tracker, "aspect")
         pending = tuple(tracker.get_slot("pending_policies") or ())
         if aspect is None and pending and region:
@@ -37,10 +41,10 @@ class ActionAnswerPolicy(Action):
         question = Question(
             text="" if is_payload(text) else normalize_text(text),
             linked=tuple(entity_values(tracker, "policy")),
-            region=region if region in {r.name for r in service.kb.vocabulary.regions} else None,
+            region=region,
             aspect=aspect if aspect in ASPECTS else None,
             other_place=first_entity(tracker, "other_place"),
-            known_region=tracker.get_slot("region"),
+            known_region=known_region,
             current_policy=tracker.get_slot("policy"),
             pending=pending,
         )

@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
@@ -35,6 +36,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import yaml
 
 from bot.config import Settings
+from bot.kb.loader import KnowledgeBase
+from bot.kb.models import PolicyEntry
 from bot.runner import Stack, rest_message
 
 HELDOUT_FILE = Path("tests/nlu/heldout.yml")
@@ -414,12 +417,16 @@ def threshold_sweep(
 
 def evaluate_nlu(settings: Settings) -> Dict[str, Any]:
     root = settings.root
-    examples = load_heldout(root)
-    texts = [t for t, _ in examples]
-    gold = [g for _, g in examples]
-    print(f"NLU：解析 {len(texts)} 条留出样本……", flush=True)
-    with _cwd(root):
-        parses = asyncio.run(_parse_all(settings.model_path, texts))
+    with warnings.catch_warnings():
+        # Rasa and its dependencies warn about their own deprecations while loading; on this
+        # screen that is noise around the figures.
+        warnings.simplefilter("ignore")
+        examples = load_heldout(root)
+        texts = [t for t, _ in examples]
+        gold = [g for _, g in examples]
+        print(f"NLU：解析 {len(texts)} 条留出样本……", flush=True)
+        with _cwd(root):
+            parses = asyncio.run(_parse_all(settings.model_path, texts))
     predicted = [str((p.get("intent") or {}).get("name") or FALLBACK_INTENT) for p in parses]
     scores = intent_scores(gold, predicted)
     threshold, ambiguity = _fallback_config(root)
@@ -468,7 +475,7 @@ def _tracker(settings: Settings, token: str, sender: str) -> Dict[str, Any]:
         return {}
 
 
-def _entry_text(entry: Any) -> str:
+def _entry_text(entry: PolicyEntry) -> str:
     parts: List[str] = [entry.title, entry.audience, entry.summary, entry.source.document]
     for name in ("aliases", "amounts", "conditions", "materials", "process", "contact"):
         parts += list(getattr(entry, name))
@@ -486,7 +493,7 @@ def diagnose(
     payloads: Sequence[str],
     error: Optional[str],
     tracker: Dict[str, Any],
-    kb: Any,
+    kb: KnowledgeBase,
 ) -> Tuple[str, str]:
     """A likely cause of a failure, from the tracker (intent of the last turn, policy slot) and
     the knowledge base, so that failures can be worked through by cause."""
@@ -513,7 +520,11 @@ def diagnose(
 
 
 def evaluate_answers(
-    settings: Settings, token: str, questions: Sequence[EvalQuestion], kb: Any, run_id: str
+    settings: Settings,
+    token: str,
+    questions: Sequence[EvalQuestion],
+    kb: KnowledgeBase,
+    run_id: str,
 ) -> Dict[str, Any]:
     base = settings.rasa_url
     results: List[Dict[str, Any]] = []
@@ -586,7 +597,7 @@ def evaluate_out_of_scope(settings: Settings, texts: Sequence[str], run_id: str)
     }
 
 
-def coverage(questions: Sequence[EvalQuestion], kb: Any) -> Dict[str, Any]:
+def coverage(questions: Sequence[EvalQuestion], kb: KnowledgeBase) -> Dict[str, Any]:
     asked = {q.entry for q in questions}
     ids = [e.id for e in kb]
     return {

@@ -80,21 +80,18 @@ def _split(lines: Sequence[str], limit: int = MAX_REPLY_CHARS) -> List[str]:
 
 
 def aspect_buttons(entry: PolicyEntry, exclude: Optional[str] = None) -> List[Dict[str, str]]:
-    buttons = []
-    for key, aspect in ASPECTS.items():
-        if key == exclude or key == "basis" or not entry.has_aspect(key):
-            continue
-        buttons.append(
-            {"title": aspect.label, "payload": payload("ask_policy", policy=entry.id, aspect=key)}
-        )
-    if exclude != "contact" and not any("contact" in b["payload"] for b in buttons):
-        buttons.append(
-            {
-                "title": ASPECTS["contact"].label,
-                "payload": payload("ask_policy", policy=entry.id, aspect="contact"),
-            }
-        )
-    return buttons[:MAX_BUTTONS]
+    """Buttons for the other aspects the entry has; "where to go" is always offered."""
+    keys = [
+        key
+        for key in ASPECTS
+        if key not in (exclude, "basis", "contact") and entry.has_aspect(key)
+    ]
+    if exclude != "contact":
+        keys = [*keys[: MAX_BUTTONS - 1], "contact"]
+    return [
+        {"title": ASPECTS[key].label, "payload": payload("ask_policy", policy=entry.id, aspect=key)}
+        for key in keys[:MAX_BUTTONS]
+    ]
 
 
 class AnswerComposer:
@@ -155,18 +152,19 @@ class AnswerComposer:
                 lines.append(f"{title}的{aspect.label}：")
                 lines.extend(f"{i}. {item}" for i, item in enumerate(items, 1))
             else:
-                lines.append(
-                    f"现有资料暂未载明{title}的{aspect.label}。"
-                    f"建议您咨询：{where_to_ask(entry, self.kb)}。"
-                )
+                where = where_to_ask(entry, self.kb).rstrip("。")
+                lines.append(f"现有资料暂未载明{title}的{aspect.label}。建议您咨询：{where}。")
             buttons = aspect_buttons(entry, exclude=res.aspect)
         else:
             sentences = (
                 self.search.best_sentences(entry, res.detail_terms) if res.detail_terms else []
             )
             if sentences:
+                # The matching sentences answer the question; the summary frames them.
                 lines.append(f"关于{title}：")
                 lines.extend(s for _, s in sentences)
+                if all(field != "summary" for field, _ in sentences):
+                    lines.append(f"简介：{entry.summary}")
             else:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)

@@ -18,9 +18,11 @@ from bot.text.normalize import normalize_text
 
 # Tuned on tests/eval/questions_*.yml with `make eval` (see docs/nlu.md).
 MIN_SCORE = 2.0  # below this BM25 score an entry is not an answer
-AMBIGUOUS_RATIO = 0.85  # a runner-up this close to the best makes the choice ambiguous
+MIN_COVERAGE = 0.25  # ...nor when it covers less than this share of the question's words
+AMBIGUOUS_RATIO = 0.92  # a runner-up this close to the best makes the choice ambiguous
 CITY_RATIO = 0.6  # the other city's best this close means: ask which city
 STICKY_RATIO = 0.8  # the policy under discussion wins unless clearly outscored
+SWITCH_SCORE = 4.0  # ...and a follow-up moves to another topic only on a score this strong
 MIN_DETAIL_IDF = 1.0  # a detail word must be this informative to answer with sentences
 
 
@@ -79,7 +81,18 @@ class Resolver:
         return words
 
     def _name_words(self, entries: Sequence[PolicyEntry]) -> List[str]:
-        return self._name_words_of([name for entry in entries for name in entry.names])
+        """The distinct words of the entries' names (repeats would weigh generic words)."""
+        words = self._name_words_of([name for entry in entries for name in entry.names])
+        return list(dict.fromkeys(words))
+
+    def _best_covering(self, terms: List[str], region: Optional[str]) -> Optional[PolicyEntry]:
+        """The best-ranked entry of a city that covers enough of ``terms``, if any."""
+        for hit in self.search.rank(terms, region=region):
+            if hit.score < MIN_SCORE:
+                break
+            if self.search.coverage(hit.entry, terms) >= MIN_COVERAGE:
+                return hit.entry
+        return None
 
     def _detail(self, entry: PolicyEntry, q: Question, terms: Sequence[str]) -> Tuple[str, ...]:
         """Words of the question, beyond the names it calls the policy by, worth quoting on."""
@@ -91,7 +104,8 @@ class Resolver:
         region = q.region or q.known_region
         terms = self.search.topic_terms(q.text)
 
-        if q.other_place and not q.region and not q.linked:
+        if q.other_place and not q.region:
+            # "南京的人才公寓": never answer with one of our cities' policies.
             return Resolution(Kind.OUT_OF_AREA)
 
         # A pending city question answered with a city.
@@ -119,7 +133,8 @@ class Resolver:
             best = hits[0].score if hits else 0.0
             if current_hit and current_hit.score >= STICKY_RATIO * best:
                 return self._answer(current, q, terms, follow_up=True)
-            if best < MIN_SCORE:
+            if best < (SWITCH_SCORE if q.aspect else MIN_SCORE):
+                # "每个人能补多少": an aspect with weak topic words is about the same policy.
                 return self._answer(current, q, terms, follow_up=True)
         return self._from_hits(hits, q, terms, region)
 
@@ -130,10 +145,10 @@ class Resolver:
             local = [e for e in linked if e.region == region]
             if not local:
                 if q.region:
-                    # Asked for a city that has no such entry: look for its nearest topic there.
-                    hits = self.search.rank(terms + self._name_words(linked), region=q.region)
-                    if hits and hits[0].score >= MIN_SCORE * 2:
-                        return self._answer(hits[0].entry, q, terms)
+                    # Asked for a city that has no such entry: its own entry on the topic, if any.
+                    nearest = self._best_covering(self._name_words(linked[:1]), q.region)
+                    if nearest is not None:
+                        return self._answer(nearest, q, terms)
                 return self._answer(linked[0], q, terms, missing_region=region)
             linked = local
         regions = {e.region for e in linked}
@@ -152,6 +167,7 @@ class Resolver:
     def _from_hits(
         self, hits: List[Hit], q: Question, terms: List[str], region: Optional[str]
     ) -> Resolution:
+        hits = [h for h in hits if self.search.coverage(h.entry, terms) >= MIN_COVERAGE]
         if not hits or hits[0].score < MIN_SCORE:
             return Resolution(Kind.NONE, topic=tuple(terms))
         best = hits[0]
@@ -171,9 +187,9 @@ class Resolver:
         return self._answer(best.entry, q, terms)
 
     def _same_topic_elsewhere(self, current: PolicyEntry, q: Question) -> Resolution:
-        hits = self.search.rank(self._name_words([current]), region=q.region)
-        if hits and hits[0].score >= MIN_SCORE:
-            return self._answer(hits[0].entry, q, [])
+        nearest = self._best_covering(self._name_words([current]), q.region)
+        if nearest is not None:
+            return self._answer(nearest, q, [])
         return Resolution(Kind.NONE, topic=(current.title,), missing_region=q.region)
 
     def _answer(

@@ -16,7 +16,7 @@ import bm25s
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import PolicyEntry
 from bot.text.normalize import normalize_text
-from bot.text.tokenize import Segmenter
+from bot.text.tokenize import BIGRAM_MARK, Segmenter
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class KBSearch:
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)
         self._idf = self._inverse_document_frequency(corpus)
+        self._max_idf = max(self._idf.values(), default=1.0)
+        self._entry_terms = {e.id: set(doc) for e, doc in zip(self._entries, corpus)}
         # Region and aspect words say *how* to answer, not *what*: they never rank entries.
         vocab = kb.vocabulary
         self.non_topic_words: Set[str] = set()
@@ -120,15 +122,39 @@ class KBSearch:
     def idf(self, term: str) -> float:
         return self._idf.get(term, 0.0)
 
+    def coverage(self, entry: PolicyEntry, terms: Sequence[str]) -> float:
+        """Share of the question's information (idf-weighted words) that the entry contains.
+
+        BM25 alone rewards one rare shared word ("最快" in "北京到张家港怎么走最快"); an answer
+        should cover most of what was asked. Words the knowledge base never uses count with
+        the highest weight, as they are what the entry does not speak about.
+        """
+        own = self._entry_terms[entry.id]
+
+        def share(selected: List[str]) -> float:
+            total = sum(self._idf.get(t, self._max_idf) for t in selected)
+            return sum(self._idf[t] for t in selected if t in own) / total if total else 0.0
+
+        # Words, or character bigrams when jieba cut a colloquial or mistyped phrase oddly.
+        words = [t for t in terms if not t.startswith(BIGRAM_MARK)]
+        bigrams = [t for t in terms if t.startswith(BIGRAM_MARK)]
+        return max(share(words), share(bigrams))
+
     def best_sentences(
         self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2
     ) -> List[Tuple[str, str]]:
-        """The entry's sentences sharing the most informative words with the question."""
+        """The entry's sentences sharing the most informative words with the question.
+
+        Who-it-is-for counts half: it shares generic words ("人才", "工作") with most questions.
+        """
         wanted = set(terms)
         scored = []
         for order, (field, sentence, words) in enumerate(self._sentences[entry.id]):
             overlap = wanted & words
             if overlap:
-                scored.append((sum(self.idf(t) or 1.0 for t in overlap), -order, field, sentence))
+                score = sum(self.idf(t) or 1.0 for t in overlap)
+                if field == "audience":
+                    score /= 2
+                scored.append((score, -order, field, sentence))
         scored.sort(reverse=True)
         return [(field, sentence) for _, _, field, sentence in scored[:limit]]

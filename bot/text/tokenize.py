@@ -47,17 +47,45 @@ class Segmenter:
         return [p for p in (piece.strip() for piece in pieces) if p and any(c.isalnum() for c in p)]
 
     def terms(self, text: str, extra_stopwords: Optional[Set[str]] = None) -> List[str]:
-        """Words that carry meaning for retrieval: stopwords dropped, plus single characters
-        of long words so that a typo in one character still leaves the other one matching."""
+        """What retrieval matches on: the words without stopwords, the sub-words of long words
+        ("人才购房补贴" also gives "购房", "补贴"), and character bigrams of each run of kept
+        Chinese words, marked with BIGRAM_MARK.
+
+        Bigrams make matching independent of where jieba happened to cut in context
+        ("是一企一策吗" → 是一/企一策, while the entry has 一企/一策) and survive a typo in one
+        character of a longer word.
+        """
         stop = self._stopwords | (extra_stopwords or set())
         out: List[str] = []
+        run = ""
         for word in self.words(text):
             if word in stop:
+                out.extend(_bigrams(run, stop))
+                run = ""
                 continue
             out.append(word)
             if len(word) >= 3:
-                # Sub-words let "人才购房补贴" meet "购房补贴" and survive typos.
                 out.extend(
-                    w for w in self._jieba.lcut_for_search(word) if w != word and len(w) >= 2
+                    w
+                    for w in self._jieba.lcut_for_search(word)
+                    if w != word and len(w) >= 2 and w not in stop
                 )
+            if all(_is_cjk(ch) for ch in word):
+                run += word
+            else:
+                out.extend(_bigrams(run, stop))
+                run = ""
+        out.extend(_bigrams(run, stop))
         return out
+
+
+BIGRAM_MARK = "~"
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def _bigrams(run: str, stop: Set[str]) -> List[str]:
+    pairs = (run[i : i + 2] for i in range(len(run) - 1))
+    return [BIGRAM_MARK + pair for pair in pairs if pair not in stop]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+import spacy  # noqa: F401  (see below)
 import yaml
 
 from bot.kb.loader import KnowledgeBase
@@ -16,6 +17,10 @@ from bot.kb.models import ASPECTS, REGIONS
 from bot.kb.resolve import Question, Resolution
 from bot.kb.service import PolicyService, get_policy_service, kb_path
 from bot.text.normalize import is_payload, normalize_text
+
+# spaCy is imported here, before any test module imports rasa: rasa pulls in sanic, which
+# installs a "once" filter for DeprecationWarning that overrides pytest's "ignore", and
+# spaCy's own imports (typer, click, packaging) would then fill the summary with noise.
 
 ROOT = Path(__file__).resolve().parents[2]
 KB_DIR = ROOT / "policies_kb"
@@ -81,7 +86,7 @@ def parse_payload(payload: str) -> Tuple[str, Dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def check_buttons(domain: Dict[str, Any], kb: KnowledgeBase) -> Callable[[List[Dict[str, Any]]], None]:
+def check_buttons(domain: Dict[str, Any], kb: KnowledgeBase) -> Callable[..., None]:
     """Asserts that buttons are well formed and their payloads make sense for the domain."""
     intents: Set[str] = set(domain["intents"])
     entity_names: Set[str] = set(domain["entities"])

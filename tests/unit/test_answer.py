@@ -79,7 +79,10 @@ def test_overview_basis_names_the_documents_in_book_title_marks(
     composer: AnswerComposer, kb: KnowledgeBase
 ) -> None:
     text = joined(compose(composer, kb.entries["hn_talent_apartment"]))
-    assert "依据：《海宁市人才公寓建设规划(2017-2020)》（示例数据，具体以海宁市主管部门最新发布为准）" in text
+    assert (
+        "依据：《海宁市人才公寓建设规划(2017-2020)》（示例数据，具体以海宁市主管部门最新发布为准）"
+        in text
+    )
     entry = kb.entries["zjg_children_schooling"]
     assert len(entry.basis) == 2
     line = basis_line(entry)
@@ -190,12 +193,6 @@ def test_empty_aspect_without_contact_names_the_city_office(
     assert "海宁市人力资源和社会保障局（人才服务相关窗口）" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (cosmetic): AnswerComposer._answer appends '。' after where_to_ask(), which "
-    "already ends with '。' when the contact item does (zjg_talent_loan: '…没有列出名单）。'), "
-    "giving '。。'.",
-)
 def test_empty_aspect_has_no_doubled_full_stop(composer: AnswerComposer, kb: KnowledgeBase) -> None:
     assert "。。" not in joined(compose(composer, kb.entries["zjg_talent_loan"], "materials"))
 
@@ -210,7 +207,9 @@ def test_basis_aspect_with_documents_cites_the_source(
     assert f"信息来源：《{entry.source.document}》{entry.source.section}" in text
 
 
-def test_basis_aspect_without_documents_says_so(composer: AnswerComposer, kb: KnowledgeBase) -> None:
+def test_basis_aspect_without_documents_says_so(
+    composer: AnswerComposer, kb: KnowledgeBase
+) -> None:
     entry = kb.entries["zjg_talent_loan"]
     text = joined(compose(composer, entry, "basis"))
     assert "现有资料未列明具体政策文件" in text
@@ -237,7 +236,9 @@ def test_detail_without_matching_sentence_falls_back_to_the_overview(
 
 def test_answer_for_another_city_says_so_first(composer: AnswerComposer, kb: KnowledgeBase) -> None:
     replies = compose(composer, kb.entries["zjg_talent_loan"], missing_region="海宁市")
-    assert replies[0].text.startswith("知识库中暂未收录海宁市的此项政策，以下是张家港市的相关信息：")
+    assert replies[0].text.startswith(
+        "知识库中暂未收录海宁市的此项政策，以下是张家港市的相关信息："
+    )
 
 
 # --- long answers ----------------------------------------------------------------------
@@ -314,12 +315,6 @@ def test_aspect_buttons(kb: KnowledgeBase, check_buttons: CheckButtons) -> None:
     assert [b["title"] for b in aspect_buttons(bare, exclude="contact")] == ["申请条件"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (latent): aspect_buttons appends the contact button and then cuts the list to "
-    "MAX_BUTTONS, so an entry documenting conditions, amounts, materials and process loses "
-    "'办理地点和联系方式' although the code means to always offer it.",
-)
 def test_contact_button_survives_the_button_limit(kb: KnowledgeBase) -> None:
     entry = dataclasses.replace(kb.entries["zjg_talent_loan"], materials=("身份证。",))
     titles = [b["title"] for b in aspect_buttons(entry)]
@@ -343,7 +338,12 @@ def test_choose_reply_carries_the_aspect(
 ) -> None:
     candidates = tuple(
         kb.entries[i]
-        for i in ("zjg_rent_subsidy", "zjg_housing_purchase_subsidy", "zjg_talent_courtesy", "zjg_panfeng")
+        for i in (
+            "zjg_rent_subsidy",
+            "zjg_housing_purchase_subsidy",
+            "zjg_talent_courtesy",
+            "zjg_panfeng",
+        )
     )
     replies = composer.compose(Resolution(Kind.CHOOSE, candidates=candidates, aspect="amounts"))
     buttons = replies[0].buttons

@@ -30,7 +30,7 @@ Graph = Tuple[LocalModelStorage, Resource, ExecutionContext]
 @pytest.fixture()
 def graph(tmp_path: Path) -> Graph:
     return (
-        LocalModelStorage(tmp_path / "storage"),
+        LocalModelStorage(tmp_path),
         Resource("x"),
         ExecutionContext(GraphSchema({}), "1"),
     )
@@ -105,7 +105,12 @@ def _example(text: str, spans: List[Tuple[int, int, str]]) -> Message:
         ("海宁人才公寓   ", [(0, 2, "region"), (2, 6, "policy")], "海宁人才公寓", [(0, 2), (2, 6)]),
         ("Ｇ４２＋改革是什么", [(0, 6, "policy")], "g42+改革是什么", [(0, 6)]),
         ("人才贷？？？多少钱", [(6, 9, "aspect")], "人才贷?多少钱", [(4, 7)]),
-        ("人才贷\t\t\n怎么办", [(0, 3, "policy"), (6, 9, "aspect")], "人才贷 怎么办", [(0, 3), (4, 7)]),
+        (
+            "人才贷\t\t\n怎么办",
+            [(0, 3, "policy"), (6, 9, "aspect")],
+            "人才贷 怎么办",
+            [(0, 3), (4, 7)],
+        ),
     ],
 )
 def test_training_entities_point_at_the_same_characters(
@@ -203,7 +208,9 @@ def test_tokenizer_train_and_load_round_trip(graph: Graph, tokenizer: KBJiebaTok
     try:
         assert word not in jieba.lcut("攀峰计划有什么支持")
         # The stored dictionary is enough: the knowledge base on disk is not read again.
-        loaded = KBJiebaTokenizer.load(_tokenizer_config("/nonexistent/kb"), storage, resource, context)
+        loaded = KBJiebaTokenizer.load(
+            _tokenizer_config("/nonexistent/kb"), storage, resource, context
+        )
         assert word in _tokens(loaded, "攀峰计划有什么支持")
     finally:
         jieba.add_word(word, freq=USER_WORD_FREQ)
@@ -227,7 +234,8 @@ def found(linker: Linker, text: str) -> List[Tuple[str, str, str]]:
     """(entity, value, surface text) for a raw text, normalised as the pipeline would."""
     text = normalize_text(text)
     return [
-        (e["entity"], e["value"], text[e["start"] : e["end"]]) for e in linker.entities(text, "test")
+        (e["entity"], e["value"], text[e["start"] : e["end"]])
+        for e in linker.entities(text, "test")
     ]
 
 

@@ -122,7 +122,9 @@ def kb_dir(tmp_path: Path) -> Path:
     return root
 
 
-def write_entry(root: Path, data: Any, name: str = "zjg_test_entry", folder: str = "zhangjiagang") -> str:
+def write_entry(
+    root: Path, data: Any, name: str = "zjg_test_entry", folder: str = "zhangjiagang"
+) -> str:
     """Writes an entry file; returns its path relative to the KB root, as errors name it."""
     path = root / folder / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -199,10 +201,16 @@ def test_wrong_region(kb_dir: Path, region: Any) -> None:
     assert_problem(problems_of(kb_dir), rel, "region", "海宁市", "张家港市")
 
 
-@pytest.mark.parametrize("bad_id", ["Zjg_Test", "zjg-test-entry", "1zjg", "zj", 42])
-def test_bad_id(kb_dir: Path, bad_id: Any) -> None:
-    rel = write_entry(kb_dir, entry(id=bad_id))
-    assert_problem(problems_of(kb_dir), rel, "id")
+@pytest.mark.parametrize("bad_id", ["Zjg_Test", "zjg-test-entry", "1zjg", "zj", "_zjg", "zjg test"])
+def test_bad_id(kb_dir: Path, bad_id: str) -> None:
+    # The file is named after the id, so only the id pattern can reject it.
+    rel = write_entry(kb_dir, entry(id=bad_id), name=bad_id)
+    assert_problem(problems_of(kb_dir), rel, "id", "小写字母")
+
+
+def test_id_must_be_text(kb_dir: Path) -> None:
+    rel = write_entry(kb_dir, entry(id=12345), name="12345")
+    assert_problem(problems_of(kb_dir), rel, "id", "小写字母")
 
 
 def test_id_must_equal_file_name(kb_dir: Path) -> None:
@@ -229,7 +237,9 @@ def test_book_title_marks_in_basis(kb_dir: Path, doc: str) -> None:
     assert_problem(problems_of(kb_dir), rel, "basis[1]", "《》")
 
 
-@pytest.mark.parametrize("checked", ["2026-13-01", "2026/11/23", "昨天", 20261123, "2026-11-23 10:00:00"])
+@pytest.mark.parametrize(
+    "checked", ["2026-13-01", "2026/11/23", "昨天", 20261123, "2026-11-23 10:00:00"]
+)
 def test_bad_date(kb_dir: Path, checked: Any) -> None:
     rel = write_entry(kb_dir, entry(checked=checked))
     assert_problem(problems_of(kb_dir), rel, "checked", "YYYY-MM-DD")
@@ -295,9 +305,7 @@ def test_every_problem_of_every_file_is_reported_at_once(kb_dir: Path) -> None:
     missing = entry(id="zjg_missing")
     del missing["summary"]
     missing_rel = write_entry(kb_dir, missing, "zjg_missing")
-    two = write_entry(
-        kb_dir, entry(id="zjg_two", category="x", basis=["《文件》"]), "zjg_two"
-    )
+    two = write_entry(kb_dir, entry(id="zjg_two", category="x", basis=["《文件》"]), "zjg_two")
     (kb_dir / "haining" / "hn_syntax.yml").write_text("id: [\n", encoding="utf-8")
     problems = problems_of(kb_dir)
     assert_problem(problems, bad_region, "region")

@@ -1,0 +1,412 @@
+"""Performance benchmark (``python -m bot bench``): training time, start time, latency, memory.
+
+Everything runs on the loopback interface against a stack started here, with a fresh tracker
+store, and every load phase is bounded in time and in number of requests. Results go to
+``var/bench/bench.json`` and a timestamped copy next to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import aiohttp
+import numpy as np
+
+from bot.config import Settings
+from bot.evaluation.report import (
+    TARGET_HEADERS,
+    Target,
+    first_turns,
+    format_table,
+    fresh_tracker_db,
+    load_questions,
+    process_tree,
+    reply_text,
+    start_stack,
+)
+from bot.runner import Stack, rest_message
+
+LEVELS = (1, 8, 32)
+WARMUP_REQUESTS = 20
+MAX_REQUESTS_PER_PHASE = 20_000  # a bound on count as well as time, whatever the duration
+REQUEST_TIMEOUT = 30.0
+TRAIN_TIMEOUT = 1800.0
+FIRST_REPLY_TIMEOUT = 120.0
+TARGET_TRAIN_SECONDS = 180.0
+TARGET_START_SECONDS = 30.0
+TARGET_P95_AT_8_MS = 250.0
+TARGET_SINGLE_VS_PARSE = 2.0
+
+
+def _env() -> Dict[str, str]:
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+# --------------------------------------------------------------------------- training
+
+
+def measure_training(settings: Settings, log_path: Path) -> Dict[str, Any]:
+    """Seconds of a full, forced training into a temporary directory (models/ is untouched)."""
+    if os.environ.get("BENCH_SKIP_TRAIN") == "1":
+        return {"skipped": True, "seconds": None}
+    print("训练计时（rasa train --force）……", flush=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as out, open(log_path, "wb") as log:
+        argv = [
+            sys.executable, "-m", "rasa", "train",
+            "--fixed-model-name", "bench",
+            "--out", out,
+            "--augmentation", "0",
+            "--quiet",
+            "--force",
+        ]  # fmt: skip
+        started = time.monotonic()
+        try:
+            code = subprocess.call(
+                argv,
+                cwd=settings.root,
+                env=_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=TRAIN_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            code = None
+        seconds = time.monotonic() - started
+    return {"skipped": False, "seconds": seconds, "exit_code": code, "log": str(log_path)}
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Phase:
+    """Latencies (ms) of the successful requests of one phase, and its errors."""
+
+    latencies: List[float] = field(default_factory=list)
+    errors: int = 0
+    sent: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> Dict[str, Any]:
+        values = np.array(self.latencies) if self.latencies else None
+        figures: Dict[str, Any] = {
+            "requests": self.sent,
+            "ok": len(self.latencies),
+            "errors": self.errors,
+            "seconds": self.seconds,
+            "throughput_rps": len(self.latencies) / self.seconds if self.seconds else 0.0,
+        }
+        for name, q in (("median_ms", 50), ("p95_ms", 95), ("p99_ms", 99)):
+            figures[name] = float(np.percentile(values, q)) if values is not None else None
+        return figures
+
+
+async def _post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Dict[str, str],
+    params: Optional[Dict[str, str]] = None,
+) -> bool:
+    """True when the request succeeded and the answer is not empty (for the webhook: the bot
+    said something)."""
+    try:
+        async with session.post(url, json=body, params=params) as response:
+            data = await response.json(content_type=None)
+            return response.status == 200 and bool(data)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return False
+
+
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+    )
+
+
+async def _bare_parse(
+    base_url: str, token: str, texts: Sequence[str], duration: float
+) -> Dict[str, Any]:
+    """The NLU floor: /model/parse, one request at a time, no tracker and no action call."""
+    url = f"{base_url}/model/parse"
+    params = {"token": token}
+    phase = Phase()
+    async with _session() as session:
+        for text in texts[:WARMUP_REQUESTS]:
+            await _post(session, url, {"text": text}, params)
+        started = time.monotonic()
+        deadline = started + duration
+        i = 0
+        while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
+            text = texts[i % len(texts)]
+            i += 1
+            phase.sent += 1
+            t0 = time.perf_counter()
+            if await _post(session, url, {"text": text}, params):
+                phase.latencies.append((time.perf_counter() - t0) * 1000)
+            else:
+                phase.errors += 1
+        phase.seconds = time.monotonic() - started
+    return phase.summary()
+
+
+async def _conversation(
+    session: aiohttp.ClientSession,
+    url: str,
+    sender: str,
+    texts: Sequence[str],
+    offset: int,
+    deadline: float,
+    phase: Phase,
+) -> None:
+    i = offset
+    while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
+        text = texts[i % len(texts)]
+        i += 1
+        phase.sent += 1
+        t0 = time.perf_counter()
+        if await _post(session, url, {"sender": sender, "message": text}):
+            phase.latencies.append((time.perf_counter() - t0) * 1000)
+        else:
+            phase.errors += 1
+
+
+async def _webhook_level(
+    base_url: str, texts: Sequence[str], level: int, duration: float, run_id: str
+) -> Dict[str, Any]:
+    """``level`` conversations at once, each its own sender, for ``duration`` seconds."""
+    url = f"{base_url}/webhooks/rest/webhook"
+    phase = Phase()
+    async with _session() as session:
+        started = time.monotonic()
+        deadline = started + duration
+        # Workers start at different questions so that they do not ask in lockstep.
+        step = max(1, len(texts) // level)
+        await asyncio.gather(
+            *(
+                _conversation(
+                    session, url, f"bench-{run_id}-c{level}-{w}", texts, w * step, deadline, phase
+                )
+                for w in range(level)
+            )
+        )
+        phase.seconds = time.monotonic() - started
+    return {"conversations": level, **phase.summary()}
+
+
+# --------------------------------------------------------------------------- start, memory
+
+
+def _wait_first_reply(base_url: str, sender: str, started: float) -> float:
+    """Seconds from ``started`` until the bot first answers a message."""
+    deadline = time.monotonic() + FIRST_REPLY_TIMEOUT
+    while True:
+        try:
+            if reply_text(rest_message(base_url, sender, "你好", timeout=10)):
+                return time.monotonic() - started
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Rasa 在 {FIRST_REPLY_TIMEOUT:.0f} 秒内没有回复")
+        time.sleep(0.2)
+
+
+def rss_mb(pid: int) -> Optional[float]:
+    """Resident memory of a process and its descendants, in MiB (VmRSS from /proc)."""
+    total_kb = 0
+    found = False
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+                found = True
+    return total_kb / 1024 if found else None
+
+
+def _pid(stack: Stack, name: str) -> Optional[int]:
+    for service in stack.services:
+        if service.name == name and service.process is not None:
+            return int(service.process.pid)
+    return None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _ms(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _secs(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+def build_targets(result: Dict[str, Any]) -> List[Target]:
+    parse_median = result["bare_parse"]["median_ms"]
+    levels = {lv["conversations"]: lv for lv in result["webhook"]}
+    single = levels.get(1, {}).get("median_ms")
+    p95_8 = levels.get(8, {}).get("p95_ms")
+    train = result["training"]
+    start = result["start"]["first_reply_seconds"]
+    targets = [
+        Target(
+            "1 路会话中位数 / 裸 parse 中位数",
+            f"{single / parse_median:.2f}× ({_ms(single)} / {_ms(parse_median)} ms)"
+            if single and parse_median
+            else "n/a",
+            f"≤ {TARGET_SINGLE_VS_PARSE:.0f}×",
+            bool(single and parse_median and single <= TARGET_SINGLE_VS_PARSE * parse_median),
+        ),
+        Target(
+            "8 路并发 p95",
+            f"{_ms(p95_8)} ms",
+            f"≤ {TARGET_P95_AT_8_MS:.0f} ms",
+            p95_8 is not None and p95_8 <= TARGET_P95_AT_8_MS,
+        ),
+    ]
+    if not train["skipped"]:
+        ok = train["exit_code"] == 0 and train["seconds"] < TARGET_TRAIN_SECONDS
+        targets.append(
+            Target(
+                "训练时间 training",
+                _secs(train["seconds"]) + ("" if train["exit_code"] == 0 else " (失败)"),
+                f"< {TARGET_TRAIN_SECONDS:.0f} s",
+                ok,
+            )
+        )
+    targets.append(
+        Target(
+            "启动到首次回复 start to first reply",
+            _secs(start),
+            f"≤ {TARGET_START_SECONDS:.0f} s",
+            start <= TARGET_START_SECONDS,
+        )
+    )
+    return targets
+
+
+def _print_tables(result: Dict[str, Any], targets: Sequence[Target]) -> None:
+    headers = ("场景 scenario", "median ms", "p95 ms", "p99 ms", "req/s", "请求", "错误")
+    parse = result["bare_parse"]
+    rows = [
+        [
+            "/model/parse 顺序",
+            _ms(parse["median_ms"]),
+            _ms(parse["p95_ms"]),
+            _ms(parse["p99_ms"]),
+            f"{parse['throughput_rps']:.1f}",
+            str(parse["requests"]),
+            str(parse["errors"]),
+        ]
+    ]
+    for lv in result["webhook"]:
+        rows.append(
+            [
+                f"webhook {lv['conversations']} 路会话",
+                _ms(lv["median_ms"]),
+                _ms(lv["p95_ms"]),
+                _ms(lv["p99_ms"]),
+                f"{lv['throughput_rps']:.1f}",
+                str(lv["requests"]),
+                str(lv["errors"]),
+            ]
+        )
+    print("\n" + format_table(headers, rows))
+    memory = result["memory"]
+    train = result["training"]
+    other = [
+        ["训练 training", "跳过 skipped" if train["skipped"] else _secs(train["seconds"])],
+        ["Rasa 就绪 ready (/status)", _secs(result["start"]["ready_seconds"])],
+        ["首次回复 first reply", _secs(result["start"]["first_reply_seconds"])],
+        ["Rasa RSS", _mb(memory["rasa_rss_mb"])],
+        ["动作服务器 action server RSS", _mb(memory["actions_rss_mb"])],
+        ["CPU 核数", str(result["cpu_count"])],
+    ]
+    print("\n" + format_table(("指标 metric", "数值 value"), other))
+    print("\n" + format_table(TARGET_HEADERS, [t.row() for t in targets]), flush=True)
+
+
+def _mb(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.0f} MiB"
+
+
+def run_benchmark(settings: Settings, duration: float) -> int:
+    """Runs the benchmark; 0 when it ran (whatever the figures), 1 on an error."""
+    os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+    out_dir = settings.var_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if duration <= 0:
+            raise ValueError("--duration 须大于 0")
+        if not settings.model_path.is_file():
+            raise FileNotFoundError(f"模型不存在：{settings.model_path}，请先运行 make train")
+        texts = first_turns(load_questions(settings.root))
+        result: Dict[str, Any] = {
+            "generated_at": dt.datetime.now().isoformat(timespec="seconds"),
+            "duration_per_phase": duration,
+            "cpu_count": os.cpu_count(),
+            "questions": len(texts),
+            # Training first: measured while nothing else of ours competes for the CPU.
+            "training": measure_training(settings, out_dir / "train.log"),
+        }
+
+        fresh_tracker_db(out_dir / "tracker.db")
+        print("启动 Rasa 与动作服务器……", flush=True)
+        stack, started = start_stack(settings, out_dir / "logs")
+        run_id = uuid.uuid4().hex[:8]
+        try:
+            ready = time.monotonic() - started
+            first_reply = _wait_first_reply(settings.rasa_url, f"bench-{run_id}-start", started)
+            result["start"] = {"ready_seconds": ready, "first_reply_seconds": first_reply}
+            print(f"裸 NLU（/model/parse）{duration:.0f} 秒……", flush=True)
+            result["bare_parse"] = asyncio.run(
+                _bare_parse(settings.rasa_url, stack.token, texts, duration)
+            )
+            result["webhook"] = []
+            for level in LEVELS:
+                print(f"REST webhook：{level} 路会话 {duration:.0f} 秒……", flush=True)
+                result["webhook"].append(
+                    asyncio.run(_webhook_level(settings.rasa_url, texts, level, duration, run_id))
+                )
+            rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
+            result["memory"] = {
+                "rasa_rss_mb": rss_mb(rasa_pid) if rasa_pid else None,
+                "actions_rss_mb": rss_mb(actions_pid) if actions_pid else None,
+            }
+            if not stack.alive():
+                raise RuntimeError("基准测试过程中 Rasa 或动作服务器退出，结果无效")
+        finally:
+            stack.stop()
+
+        targets = build_targets(result)
+        result["targets"] = [t.as_dict() for t in targets]
+        text = json.dumps(result, ensure_ascii=False, indent=2)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        (out_dir / "bench.json").write_text(text, encoding="utf-8")
+        (out_dir / f"bench-{stamp}.json").write_text(text, encoding="utf-8")
+        _print_tables(result, targets)
+        print(f"\n结果：{out_dir / 'bench.json'}（副本 bench-{stamp}.json）", flush=True)
+        return 0
+    except Exception as exc:
+        # Any failure is the command's exit code 1; the traceback says where it happened.
+        traceback.print_exc()
+        print(f"基准测试失败：{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
