@@ -8,8 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb.answer import Reply
-
-NORMALIZATION_KEY = "text_normalization"  # set by bot.nlu.normalizer.TextNormalizer
+from bot.text.normalize import NORMALIZATION_KEY
 
 
 def entity_values(tracker: Tracker, entity: str) -> List[str]:

@@ -30,14 +30,11 @@ class Settings:
     action_host: str
     action_port: int
     models_dir: Path
+    tracker_db: Path
 
     @property
     def model_path(self) -> Path:
         return self.models_dir / f"{MODEL_NAME}.tar.gz"
-
-    @property
-    def tracker_db(self) -> Path:
-        return Path(os.environ.get("TRACKER_DB") or self.var_dir / "tracker.db")
 
     @property
     def rasa_url(self) -> str:
@@ -70,12 +67,14 @@ class Settings:
 
 def load_settings() -> Settings:
     root = ROOT
+    var_dir = Path(os.environ.get("VAR_DIR") or root / "var")
     return Settings(
         root=root,
-        var_dir=Path(os.environ.get("VAR_DIR") or root / "var"),
+        var_dir=var_dir,
         rasa_host=os.environ.get("RASA_HOST", "0.0.0.0"),
         rasa_port=_int("RASA_PORT", 5005),
         action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
         action_port=_int("ACTION_PORT", 5055),
         models_dir=Path(os.environ.get("MODELS_DIR") or root / "models"),
+        tracker_db=Path(os.environ.get("TRACKER_DB") or var_dir / "tracker.db"),
     )

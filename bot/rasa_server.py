@@ -17,6 +17,10 @@ def main() -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from rasa.__main__ import main as rasa_main
 
+    from bot import rasa_patches
+
+    rasa_patches.apply()
+
     sys.argv = ["rasa", "run", "--enable-api", "--auth-token", token, *sys.argv[1:]]
     rasa_main()
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Dict, List, Optional
 
@@ -41,6 +42,37 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1" if host in ("", "0.0.0.0") else host, port))
+        except OSError:
+            return False
+        return True
+
+
+def isolated(settings: Settings, work_dir: Path) -> Settings:
+    """The same deployment on free loopback ports with its own tracker database: for tests,
+    eval and bench, which must neither disturb nor talk to a running ``make run``."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return replace(
+        settings,
+        rasa_host="127.0.0.1",
+        rasa_port=free_port(),
+        action_host="127.0.0.1",
+        action_port=free_port(),
+        tracker_db=work_dir / "tracker.db",
+    )
+
+
 class Stack:
     """The Rasa server and the action server of one deployment."""
 
@@ -55,7 +87,7 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "RASA_AUTH_TOKEN": self.token,
-            "ACTION_SERVER_URL": s.action_url,
+            "ACTION_SERVER_URL": f"http://{s.action_host}:{s.action_port}/webhook",
             "TRACKER_DB": str(s.tracker_db),
             "PYTHONPATH": str(s.root),
         }
@@ -94,6 +126,19 @@ class Stack:
         self.settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
         if not self.settings.model_path.is_file():
             raise SystemExit(f"模型不存在：{self.settings.model_path}，请先运行 make train")
+        busy = [
+            f"{host}:{port}"
+            for host, port in (
+                (self.settings.rasa_host, self.settings.rasa_port),
+                (self.settings.action_host, self.settings.action_port),
+            )
+            if not port_is_free(host, port)
+        ]
+        if busy:
+            # Otherwise the readiness check could be answered by whatever holds the port.
+            raise RuntimeError(
+                f"端口已被占用：{', '.join(busy)}（可用 RASA_PORT / ACTION_PORT 更换）"
+            )
         for service in self.services:
             stdout = None
             if self.log_dir is not None:
@@ -110,7 +155,7 @@ class Stack:
             )
         deadline = time.monotonic() + timeout
         for service in self.services:
-            while not http_ok(service.ready_url):
+            while not (http_ok(service.ready_url) and service.process.poll() is None):
                 if service.process is not None and service.process.poll() is not None:
                     self.stop()
                     raise RuntimeError(

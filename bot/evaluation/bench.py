@@ -31,7 +31,6 @@ from bot.evaluation.report import (
     Target,
     first_turns,
     format_table,
-    fresh_tracker_db,
     load_questions,
     process_tree,
     reply_text,
@@ -164,6 +163,9 @@ async def _bare_parse(
     return phase.summary()
 
 
+TURNS_PER_CONVERSATION = 8
+
+
 async def _conversation(
     session: aiohttp.ClientSession,
     url: str,
@@ -176,10 +178,13 @@ async def _conversation(
     i = offset
     while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
         text = texts[i % len(texts)]
+        # A citizen's conversation is a handful of turns; one endless conversation would
+        # measure Rasa replaying an ever longer tracker instead.
+        conversation = f"{sender}-{(i - offset) // TURNS_PER_CONVERSATION}"
         i += 1
         phase.sent += 1
         t0 = time.perf_counter()
-        if await _post(session, url, {"sender": sender, "message": text}):
+        if await _post(session, url, {"sender": conversation, "message": text}):
             phase.latencies.append((time.perf_counter() - t0) * 1000)
         else:
             phase.errors += 1
@@ -368,9 +373,9 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             "training": measure_training(settings, out_dir / "train.log"),
         }
 
-        fresh_tracker_db(out_dir / "tracker.db")
         print("启动 Rasa 与动作服务器……", flush=True)
-        stack, started = start_stack(settings, out_dir / "logs")
+        stack, started = start_stack(settings, out_dir)
+        settings = stack.settings
         run_id = uuid.uuid4().hex[:8]
         try:
             ready = time.monotonic() - started

@@ -82,9 +82,7 @@ def _split(lines: Sequence[str], limit: int = MAX_REPLY_CHARS) -> List[str]:
 def aspect_buttons(entry: PolicyEntry, exclude: Optional[str] = None) -> List[Dict[str, str]]:
     """Buttons for the other aspects the entry has; "where to go" is always offered."""
     keys = [
-        key
-        for key in ASPECTS
-        if key not in (exclude, "basis", "contact") and entry.has_aspect(key)
+        key for key in ASPECTS if key not in (exclude, "basis", "contact") and entry.has_aspect(key)
     ]
     if exclude != "contact":
         keys = [*keys[: MAX_BUTTONS - 1], "contact"]
@@ -163,8 +161,7 @@ class AnswerComposer:
                 # The matching sentences answer the question; the summary frames them.
                 lines.append(f"关于{title}：")
                 lines.extend(s for _, s in sentences)
-                if all(field != "summary" for field, _ in sentences):
-                    lines.append(f"简介：{entry.summary}")
+                lines.append(f"简介：{entry.summary}")
             else:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)

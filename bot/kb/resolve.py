@@ -18,8 +18,8 @@ from bot.text.normalize import normalize_text
 
 # Tuned on tests/eval/questions_*.yml with `make eval` (see docs/nlu.md).
 MIN_SCORE = 2.0  # below this BM25 score an entry is not an answer
-MIN_COVERAGE = 0.25  # ...nor when it covers less than this share of the question's words
-AMBIGUOUS_RATIO = 0.92  # a runner-up this close to the best makes the choice ambiguous
+MIN_COVERAGE = 0.2  # ...nor when it covers less than this share of the question's words
+AMBIGUOUS_RATIO = 0.95  # a runner-up this close to the best makes the choice ambiguous
 CITY_RATIO = 0.6  # the other city's best this close means: ask which city
 STICKY_RATIO = 0.8  # the policy under discussion wins unless clearly outscored
 SWITCH_SCORE = 4.0  # ...and a follow-up moves to another topic only on a score this strong
@@ -145,7 +145,17 @@ class Resolver:
             local = [e for e in linked if e.region == region]
             if not local:
                 if q.region:
-                    # Asked for a city that has no such entry: its own entry on the topic, if any.
+                    # Asked for a city that has no entry of that name: what the question says
+                    # besides the name may still match one of its entries…
+                    said = [n for e in linked for n in e.names if normalize_text(n) in q.text]
+                    named = set(self._name_words_of(said))
+                    rest = [t for t in terms if t not in named]
+                    if rest:
+                        hits = self.search.rank(rest, region=q.region)
+                        found = self._from_hits(hits, q, rest, region)
+                        if found.kind is not Kind.NONE:
+                            return found
+                    # …or the topic of the named entry.
                     nearest = self._best_covering(self._name_words(linked[:1]), q.region)
                     if nearest is not None:
                         return self._answer(nearest, q, terms)

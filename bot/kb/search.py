@@ -143,18 +143,22 @@ class KBSearch:
     def best_sentences(
         self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2
     ) -> List[Tuple[str, str]]:
-        """The entry's sentences sharing the most informative words with the question.
+        """The entry's sentences (other than its summary) sharing the most informative words
+        with the question.
 
         Who-it-is-for counts half: it shares generic words ("人才", "工作") with most questions.
         """
         wanted = set(terms)
         scored = []
         for order, (field, sentence, words) in enumerate(self._sentences[entry.id]):
+            if field == "summary":
+                continue  # shown with every detail answer anyway
             overlap = wanted & words
             if overlap:
                 score = sum(self.idf(t) or 1.0 for t in overlap)
                 if field == "audience":
                     score /= 2
-                scored.append((score, -order, field, sentence))
+                # Equal matches: the more focused (shorter) sentence says more about them.
+                scored.append((score, score / len(words), -order, field, sentence))
         scored.sort(reverse=True)
-        return [(field, sentence) for _, _, field, sentence in scored[:limit]]
+        return [(field, sentence) for *_, field, sentence in scored[:limit]]

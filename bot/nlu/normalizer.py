@@ -12,10 +12,13 @@ from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.text.normalize import MAX_MESSAGE_CHARS, Normalized, is_payload, normalize
-
-# Added to the parse data so that actions can tell the user their message was cut.
-NORMALIZATION_KEY = "text_normalization"
+from bot.text.normalize import (
+    MAX_MESSAGE_CHARS,
+    NORMALIZATION_KEY,
+    Normalized,
+    is_payload,
+    normalize,
+)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)

@@ -16,6 +16,8 @@ from typing import List, Tuple
 
 # Long enough for any real question, short enough that featurising stays cheap.
 MAX_MESSAGE_CHARS = 500
+# Key of the parse data where the NLU normaliser says what it did (read by the actions).
+NORMALIZATION_KEY = "text_normalization"
 
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
 _PUNCT_RE = re.compile(r"[\W_]", re.UNICODE)
