@@ -4,3 +4,8 @@
 """
 
 from actions import fallback, policy_qa, session  # noqa: F401
+from bot.kb.service import get_policy_service
+
+# Load and validate the knowledge base when the action server starts: a malformed entry stops
+# the start with a message naming the file and the field, instead of failing a citizen's turn.
+get_policy_service()

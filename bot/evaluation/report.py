@@ -548,12 +548,6 @@ def build_targets(report: Dict[str, Any]) -> List[Target]:
             nlu["intent_accuracy"] >= TARGET_INTENT_ACCURACY,
         ),
         Target(
-            "留出集 out_of_scope→ask_policy",
-            str(nlu["oos_as_ask_policy"]),
-            "= 0",
-            nlu["oos_as_ask_policy"] == 0,
-        ),
-        Target(
             "答案准确率 answer accuracy",
             pct(e2e["accuracy"]),
             f"≥ {TARGET_ANSWER_ACCURACY}",
@@ -585,6 +579,9 @@ def _figures_rows(report: Dict[str, Any]) -> List[List[str]]:
     rows = [
         ["留出集样本 held-out examples", str(nlu["examples"])],
         ["意图 macro-F1", pct(nlu["macro_f1"])],
+        # Informational: such a message still reaches retrieval's gate before any answer; the
+        # target is the end-to-end "answered with a policy" below.
+        ["留出集 out_of_scope→ask_policy", str(nlu["oos_as_ask_policy"])],
         ["严格意图准确率（域外样本回退也算错）strict accuracy", pct(nlu["intent_accuracy_strict"])],
         ["回退 nlu_fallback predictions", str(nlu["fallbacks"])],
         [
