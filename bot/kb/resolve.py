@@ -8,7 +8,7 @@ that nothing fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import List, Optional, Sequence, Tuple
 
@@ -56,8 +56,8 @@ class Resolution:
     detail_terms: Tuple[str, ...] = ()
     # Set when the answer is about a different city than the one asked about.
     missing_region: Optional[str] = None
+    # True when the answer continues the policy under discussion (a follow-up question).
     follow_up: bool = False
-    topic: Tuple[str, ...] = field(default=())
 
 
 class Resolver:
@@ -179,7 +179,7 @@ class Resolver:
     ) -> Resolution:
         hits = [h for h in hits if self.search.coverage(h.entry, terms) >= MIN_COVERAGE]
         if not hits or hits[0].score < MIN_SCORE:
-            return Resolution(Kind.NONE, topic=tuple(terms))
+            return Resolution(Kind.NONE)
         best = hits[0]
         if region is None:
             other = next((h for h in hits if h.entry.region != best.entry.region), None)
@@ -189,7 +189,7 @@ class Resolver:
         else:
             hits = [h for h in hits if h.entry.region == region]
             if not hits or hits[0].score < MIN_SCORE:
-                return Resolution(Kind.NONE, topic=tuple(terms))
+                return Resolution(Kind.NONE)
             best = hits[0]
         close = [h.entry for h in hits[1:3] if h.score >= AMBIGUOUS_RATIO * best.score]
         if close:
@@ -200,7 +200,7 @@ class Resolver:
         nearest = self._best_covering(self._name_words([current]), q.region)
         if nearest is not None:
             return self._answer(nearest, q, [])
-        return Resolution(Kind.NONE, topic=(current.title,), missing_region=q.region)
+        return Resolution(Kind.NONE, missing_region=q.region)
 
     def _answer(
         self,

@@ -219,7 +219,7 @@ def test_topic_missing_in_the_other_city_is_said_so(ask: Ask, current: str) -> N
 
 
 def test_answer_about_a_missing_topic_names_the_city(service: PolicyService) -> None:
-    resolution = Resolution(Kind.NONE, topic=("攀峰计划",), missing_region="海宁市")
+    resolution = Resolution(Kind.NONE, missing_region="海宁市")
     assert "暂未收录海宁市" in answer_text(service, resolution)
 
 
