@@ -78,6 +78,60 @@ def _bench(args: argparse.Namespace) -> int:
     return run_benchmark(load_settings(), duration=args.duration)
 
 
+def _upgrade(url: Optional[str] = None) -> Optional[str]:
+    """Runs the migrations; prints a Chinese message and returns None if the database fails."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from bot.db.session import database_url, display_url, upgrade_database
+
+    try:
+        return upgrade_database(url)
+    except (SQLAlchemyError, ArgumentError, CommandError, OSError) as exc:
+        try:
+            where = display_url(database_url(url))
+        except Exception:  # an unparsable DATABASE_URL is itself the problem reported below
+            where = "DATABASE_URL"
+        print(f"数据库升级失败（{where}）：{exc}", file=sys.stderr)
+        return None
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.db.session import display_url
+
+    url = _upgrade()
+    if url is None:
+        return 1
+    print(f"数据库已升级到最新版本：{display_url(url)}")
+    return 0
+
+
+def _import_applications(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.applications.importer import ImportValidationError, import_applications
+    from bot.db.session import session_scope
+
+    url = _upgrade()
+    if url is None:
+        return 1
+    events = Path(args.events) if args.events else None
+    try:
+        with session_scope(url) as session:
+            summary = import_applications(session, Path(args.applications), events)
+    except ImportValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        # Rolled back by session_scope: the database is as it was.
+        print(f"写入数据库失败，未做任何更改：{exc}", file=sys.stderr)
+        return 1
+    print(f"导入完成：{summary}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="人才服务助手命令行")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="性能基准，结果写入 var/bench/")
     bench.add_argument("--duration", type=float, default=10.0, help="每个并发档位的秒数")
     bench.set_defaults(func=_bench)
+
+    db = sub.add_parser("db", help="应用数据库操作（DATABASE_URL，默认 var/applications.db）")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="执行数据库迁移到最新版本").set_defaults(func=_db_upgrade)
+
+    imp = sub.add_parser(
+        "import-applications", help="导入办件导出文件（先执行数据库迁移；有错误则不写入）"
+    )
+    imp.add_argument("applications", metavar="APPLICATIONS.csv", help="办件 CSV 文件")
+    imp.add_argument("--events", metavar="EVENTS.csv", help="办理时间线 CSV 文件（可选）")
+    imp.set_defaults(func=_import_applications)
     return parser
 
 
