@@ -23,6 +23,8 @@ import functools
 import sqlite3
 from typing import Any, Dict, Optional
 
+from bot.db.sqlite import set_pragmas
+
 
 @functools.lru_cache(maxsize=1)
 def _response_validator() -> Any:
@@ -37,10 +39,7 @@ def _response_validator() -> Any:
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        set_pragmas(dbapi_connection, foreign_keys=False)
 
 
 _EVENT_CLASSES: Dict[str, Any] = {}

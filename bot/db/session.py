@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ROOT, load_settings
+from bot.db.sqlite import set_pragmas
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_INI = ROOT / "alembic.ini"
@@ -48,15 +49,7 @@ def display_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # WAL makes NORMAL durable enough and much faster than FULL.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-    finally:
-        cursor.close()
+    set_pragmas(dbapi_connection, foreign_keys=True)
 
 
 def make_engine(url: Optional[str] = None) -> Engine:
