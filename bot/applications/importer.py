@@ -161,9 +161,8 @@ class _Checker:
         return value
 
     def application_no(self, row: _Row) -> Optional[str]:
-        value = row.cells.get("application_no", "")
-        if not value:
-            self.fail(row.line, "application_no", "不能为空")
+        value = self.text(row, "application_no", required=True)
+        if value is None:
             return None
         if not APPLICATION_NO_RE.match(value) or not any(c.isdigit() for c in value):
             self.fail(
@@ -177,9 +176,8 @@ class _Checker:
         return value.upper()
 
     def phone(self, row: _Row) -> Optional[str]:
-        value = row.cells.get("phone", "")
-        if not value:
-            self.fail(row.line, "phone", "不能为空")
+        value = self.text(row, "phone", required=True)
+        if value is None:
             return None
         digits = PHONE_SEPARATORS_RE.sub("", value)
         if not PHONE_RE.match(digits):
@@ -191,9 +189,8 @@ class _Checker:
         return digits
 
     def status(self, row: _Row) -> Optional[str]:
-        value = row.cells.get("status", "")
-        if not value:
-            self.fail(row.line, "status", "不能为空")
+        value = self.text(row, "status", required=True)
+        if value is None:
             return None
         if value not in APPLICATION_STATUSES:
             self.fail(row.line, "status", f"须为 {STATUS_LIST} 之一，当前为 {value!r}")
@@ -201,9 +198,8 @@ class _Checker:
         return value
 
     def datetime(self, row: _Row, column: str) -> Optional[dt.datetime]:
-        value = row.cells.get(column, "")
-        if not value:
-            self.fail(row.line, column, "不能为空")
+        value = self.text(row, column, required=True)
+        if value is None:
             return None
         parsed = parse_datetime(value)
         if parsed is None:
