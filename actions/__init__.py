@@ -3,8 +3,13 @@
 ``rasa run actions --actions actions`` imports every module listed here.
 """
 
-from actions import fallback, policy_qa, session  # noqa: F401
-from bot.kb.service import get_policy_service
+from bot import log_privacy
+
+# Before anything logs: slots and messages carry application numbers and phone digits.
+log_privacy.install()
+
+from actions import application_status, fallback, policy_qa, session  # noqa: E402, F401
+from bot.kb.service import get_policy_service  # noqa: E402
 
 # Load and validate the knowledge base when the action server starts: a malformed entry stops
 # the start with a message naming the file and the field, instead of failing a citizen's turn.

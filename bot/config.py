@@ -31,6 +31,8 @@ class Settings:
     action_port: int
     models_dir: Path
     tracker_db: Path
+    # SQLAlchemy URL of the applications database (bot.db); SQLite under var/ by default.
+    database_url: str
 
     @property
     def model_path(self) -> Path:
@@ -49,20 +51,33 @@ class Settings:
 
     def rasa_token(self) -> str:
         """``RASA_AUTH_TOKEN``, else a random token kept in ``var/secrets/`` (never committed)."""
-        token = os.environ.get("RASA_AUTH_TOKEN")
-        if token:
-            return token
-        path = self.var_dir / "secrets" / "rasa_auth_token"
-        if path.is_file():
-            stored = path.read_text(encoding="utf-8").strip()
-            if stored:
-                return stored
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-        token = secrets.token_urlsafe(32)
-        path.write_text(token, encoding="utf-8")
-        path.chmod(0o600)
-        return token
+        return stored_secret(self.var_dir, "RASA_AUTH_TOKEN", "rasa_auth_token")
+
+    def lookup_key(self) -> str:
+        """Key of the keyed digests of looked-up application numbers (lookup_audit)."""
+        return stored_secret(self.var_dir, "LOOKUP_AUDIT_KEY", "lookup_audit_key")
+
+
+def stored_secret(var_dir: Path, env: str, name: str) -> str:
+    """The secret in environment variable ``env``, else one generated once into
+    ``var/secrets/<name>`` (mode 0600). A scaled-out deployment sets the variable, so that
+    every process shares it."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    path = var_dir / "secrets" / name
+    if path.is_file():
+        stored = path.read_text(encoding="utf-8").strip()
+        if stored:
+            return stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    value = secrets.token_urlsafe(32)
+    # Created with 0600 from the start: no moment in which another user could read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value
 
 
 def load_settings() -> Settings:
@@ -77,4 +92,5 @@ def load_settings() -> Settings:
         action_port=_int("ACTION_PORT", 5055),
         models_dir=Path(os.environ.get("MODELS_DIR") or root / "models"),
         tracker_db=Path(os.environ.get("TRACKER_DB") or var_dir / "tracker.db"),
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'applications.db'}",
     )

@@ -17,8 +17,9 @@ def main() -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from rasa.__main__ import main as rasa_main
 
-    from bot import rasa_patches
+    from bot import log_privacy, rasa_patches
 
+    log_privacy.install(structured=True)
     rasa_patches.apply()
 
     sys.argv = ["rasa", "run", "--enable-api", "--auth-token", token, *sys.argv[1:]]

@@ -70,6 +70,7 @@ def isolated(settings: Settings, work_dir: Path) -> Settings:
         action_host="127.0.0.1",
         action_port=free_port(),
         tracker_db=work_dir / "tracker.db",
+        database_url=f"sqlite:///{work_dir / 'applications.db'}",
     )
 
 
@@ -78,6 +79,7 @@ class Stack:
 
     def __init__(self, settings: Settings, log_dir: Optional[Path] = None) -> None:
         self.settings = settings
+        self.database_was_new = False
         self.log_dir = log_dir
         self.token = settings.rasa_token()
         py = sys.executable
@@ -89,6 +91,7 @@ class Stack:
             "RASA_AUTH_TOKEN": self.token,
             "ACTION_SERVER_URL": f"http://{s.action_host}:{s.action_port}/webhook",
             "TRACKER_DB": str(s.tracker_db),
+            "DATABASE_URL": s.database_url,
             "PYTHONPATH": str(s.root),
         }
         self.services = [
@@ -139,6 +142,10 @@ class Stack:
             raise RuntimeError(
                 f"端口已被占用：{', '.join(busy)}（可用 RASA_PORT / ACTION_PORT 更换）"
             )
+        # Migrations run once here, before any process uses the database.
+        from bot.db.session import prepare_database
+
+        self.database_was_new = prepare_database(self.settings.database_url)
         for service in self.services:
             stdout = None
             if self.log_dir is not None:
@@ -214,6 +221,23 @@ def rest_message(base_url: str, sender: str, text: str, timeout: float = 30.0) -
         return json.loads(response.read().decode("utf-8"))
 
 
+SAMPLE_APPLICATIONS = "samples/applications.csv"
+SAMPLE_EVENTS = "samples/application_events.csv"
+
+
+def _import_samples(settings: Settings) -> None:
+    """First start of the embedded default: the sample export, so that the status lookup
+    can be tried at once (docs/applications.md lists the sample numbers)."""
+    from bot.applications.importer import import_applications
+    from bot.db.session import session_scope
+
+    with session_scope(settings.database_url) as session:
+        summary = import_applications(
+            session, settings.root / SAMPLE_APPLICATIONS, settings.root / SAMPLE_EVENTS
+        )
+    print(f"首次启动：已导入示例办件数据（{summary}）。", flush=True)
+
+
 def run_forever(settings: Settings) -> None:
     """``make run``: start everything, print the addresses, stop cleanly on Ctrl-C."""
     stack = Stack(settings)
@@ -226,6 +250,8 @@ def run_forever(settings: Settings) -> None:
     try:
         print("正在启动 Rasa 与动作服务器……", flush=True)
         stack.start()
+        if stack.database_was_new:
+            _import_samples(settings)
         print(
             "\n人才服务助手已启动：\n"
             f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"

@@ -133,6 +133,9 @@ class LookupAudit(Base):
     created_at = Column(DateTime(timezone=False), nullable=False, index=True)
     conversation_id = Column(String(128), nullable=False, index=True)
     application_no_masked = Column(String(40), nullable=True)
+    # Keyed digest (HMAC) of the normalised number: counts failed guesses on one number
+    # across conversations without storing the number.
+    application_no_digest = Column(String(64), nullable=True, index=True)
     outcome = Column(String(16), nullable=False)
     channel = Column(String(32), nullable=True)
 

@@ -7,7 +7,6 @@ here, never globally, so other SQLite users in the process (Rasa's tracker store
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +32,7 @@ def database_url(url: Optional[str] = None) -> str:
 
     The directory of a file-based SQLite database is created, so a fresh checkout works.
     """
-    resolved = url or os.environ.get("DATABASE_URL") or ""
-    if not resolved:
-        var_dir = load_settings().var_dir
-        resolved = f"sqlite:///{var_dir / 'applications.db'}"
+    resolved = url or load_settings().database_url
     parsed = make_url(resolved)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +114,22 @@ def alembic_config(url: Optional[str] = None) -> Any:
     # Programmatic runs keep the application's logging as it is.
     config.attributes["configure_logging"] = False
     return config
+
+
+def current_revision(url: Optional[str] = None) -> Optional[str]:
+    """The migration the database is at; None for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    with get_engine(url).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def prepare_database(url: Optional[str] = None) -> bool:
+    """Migrates the database to the latest schema; True when it had never been migrated
+    (a first start, on which ``make run`` imports the sample export)."""
+    fresh = current_revision(url) is None
+    upgrade_database(url)
+    return fresh
 
 
 def upgrade_database(url: Optional[str] = None, revision: str = "head") -> str:

@@ -26,6 +26,7 @@ import aiohttp
 import numpy as np
 
 from bot.config import Settings
+from bot.evaluation.bench_lookup import APPLICATIONS, TARGET_LOOKUP_MEDIAN_MS, measure_lookup
 from bot.evaluation.report import (
     TARGET_HEADERS,
     Target,
@@ -297,6 +298,16 @@ def build_targets(result: Dict[str, Any]) -> List[Target]:
                 ok,
             )
         )
+    lookup = result.get("lookup") or {}
+    median = lookup.get("median_ms")
+    targets.append(
+        Target(
+            f"状态查询动作中位数（{lookup.get('applications', 0)} 条办件）",
+            f"{_ms(median)} ms" + (f"，{lookup['errors']} 次错误" if lookup.get("errors") else ""),
+            f"< {TARGET_LOOKUP_MEDIAN_MS:.0f} ms",
+            median is not None and median < TARGET_LOOKUP_MEDIAN_MS and not lookup.get("errors"),
+        )
+    )
     targets.append(
         Target(
             "启动到首次回复 start to first reply",
@@ -334,11 +345,28 @@ def _print_tables(result: Dict[str, Any], targets: Sequence[Target]) -> None:
                 str(lv["errors"]),
             ]
         )
+    lookup = result.get("lookup")
+    if lookup:
+        rows.append(
+            [
+                f"action_check_application（{lookup['applications']} 条）",
+                _ms(lookup["median_ms"]),
+                _ms(lookup["p95_ms"]),
+                "n/a",
+                "n/a",
+                str(lookup["calls"]),
+                str(lookup["errors"]),
+            ]
+        )
     print("\n" + format_table(headers, rows))
     memory = result["memory"]
     train = result["training"]
     other = [
         ["训练 training", "跳过 skipped" if train["skipped"] else _secs(train["seconds"])],
+        [
+            "导入 10,000 条办件 import",
+            _secs((result.get("lookup") or {}).get("import", {}).get("seconds")),
+        ],
         ["Rasa 就绪 ready (/status)", _secs(result["start"]["ready_seconds"])],
         ["首次回复 first reply", _secs(result["start"]["first_reply_seconds"])],
         ["Rasa RSS", _mb(memory["rasa_rss_mb"])],
@@ -391,6 +419,10 @@ def run_benchmark(settings: Settings, duration: float) -> int:
                 result["webhook"].append(
                     asyncio.run(_webhook_level(settings.rasa_url, texts, level, duration, run_id))
                 )
+            print(f"状态查询：{APPLICATIONS} 条办件……", flush=True)
+            result["lookup"] = measure_lookup(
+                settings.database_url, settings.action_url, settings.root, out_dir
+            )
             rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
             result["memory"] = {
                 "rasa_rss_mb": rss_mb(rasa_pid) if rasa_pid else None,

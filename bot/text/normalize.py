@@ -77,12 +77,24 @@ def _collapses(previous: str, current: str) -> bool:
     return previous in _TERMINAL_MARKS and current in _TERMINAL_MARKS
 
 
+MAX_REPEAT = 3
+
+
+def _repeats_too_often(out_chars: List[str], ch: str) -> bool:
+    """A letter other than ASCII (a Chinese character, an emoji) already repeated MAX_REPEAT
+    times; digits and ASCII are kept, "0000" can be the digits of a phone number."""
+    if ch.isascii() or ch.isdigit() or len(out_chars) < MAX_REPEAT:
+        return False
+    return all(c == ch for c in out_chars[-MAX_REPEAT:])
+
+
 def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
     """Returns the canonical form of a user message.
 
     Steps: drop control and zero-width characters; traditional to simplified; full-width to
     half-width (NFKC, per character); lower-case Latin letters; collapse runs of whitespace to
-    one space and runs of punctuation to their first character; trim; cut to ``max_chars``.
+    one space and runs of punctuation to their first character; keep at most 3 of a repeated
+    non-ASCII character; trim; cut to ``max_chars``.
     """
     if text is None:
         text = ""
@@ -107,6 +119,9 @@ def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
                 sub = " "
             elif out_chars and _is_punct(sub) and _collapses(out_chars[-1], sub):
                 # "？？" or "?!" -> keep the first; a space between keeps both.
+                continue
+            elif _repeats_too_often(out_chars, sub):
+                # "请请请请……" or "哈哈哈哈哈": noise that would outweigh the real words.
                 continue
             out_chars.append(sub)
             out_offsets.append(index)
@@ -150,4 +165,7 @@ def has_content(text: str) -> bool:
     if not any(ch.isalnum() for ch in text):
         return False
     compact = [ch for ch in text if not ch.isspace()]
+    if len(set(compact)) == 1 and len(compact) >= MAX_REPEAT and not compact[0].isascii():
+        # One character repeated: what normalize() leaves of "哈哈哈哈哈…".
+        return False
     return not (len(compact) >= MONOTONE_LENGTH and len(set(compact)) <= MONOTONE_DISTINCT)

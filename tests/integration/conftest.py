@@ -15,6 +15,8 @@ from bot.runner import Stack, isolated
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A running deployment on free ports with its own tracker database and token."""
     os.environ["RASA_AUTH_TOKEN"] = "integration-test-token"
+    # The most verbose logs, so that the privacy tests see everything Rasa could ever log.
+    os.environ["LOG_LEVEL"] = "DEBUG"
     settings = isolated(load_settings(), tmp_path_factory.mktemp("stack"))
     running = Stack(settings, log_dir=settings.tracker_db.parent / "logs")
     running.start()

@@ -81,8 +81,11 @@ def test_bad_input_gets_a_sensible_reply(stack: Stack, text: str) -> None:
 
 
 def test_over_long_message_is_cut_with_a_note(stack: Stack) -> None:
-    text = "张家港人才贷最多能贷多少" + "。" + "请" * 10000
+    filler = "我是刚来张家港工作的硕士研究生，想了解一下这方面的政策。"
+    text = "张家港人才贷最多能贷多少？" + filler * 40
     assert "只读取了前" in joined(ask(stack, text))
+    # A run of one character is noise: it is folded, and the question is still answered.
+    assert "3000万元" in joined(ask(stack, "张家港人才贷最多能贷多少。" + "请" * 10000))
 
 
 def _get(url: str, headers: Optional[Dict[str, str]] = None) -> int:

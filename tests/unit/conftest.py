@@ -116,3 +116,31 @@ def check_buttons(domain: Dict[str, Any], kb: KnowledgeBase) -> Callable[..., No
                     assert value in REGIONS, payload
 
     return _check
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated SQLite database, also what DATABASE_URL (and so the CLI) points at."""
+    from bot.db import upgrade_database
+    from bot.db.session import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'db' / 'applications.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgrade_database(url)
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture
+def sample_db(db_url: str) -> str:
+    """The migrated database with the shipped sample export imported."""
+    from bot.applications import import_applications
+    from bot.db import session_scope
+
+    with session_scope(db_url) as session:
+        import_applications(
+            session,
+            ROOT / "samples" / "applications.csv",
+            ROOT / "samples" / "application_events.csv",
+        )
+    return db_url

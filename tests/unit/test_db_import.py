@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -48,16 +48,6 @@ HEADER = [
     "expected_done_at",
     "note",
 ]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh, migrated SQLite database, also what DATABASE_URL (and so the CLI) points at."""
-    url = f"sqlite:///{tmp_path / 'db' / 'applications.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    upgrade_database(url)
-    yield url
-    dispose_engines()
 
 
 def read_rows(path: Path) -> List[Dict[str, str]]:
@@ -131,7 +121,7 @@ def test_migration_creates_tables_with_pragmas(db_url: str) -> None:
     }
     assert ("application_id", "occurred_at", "status") in uniques
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     # Running it again is a no-op.

@@ -134,7 +134,7 @@ def test_long_message_is_cut_and_flagged() -> None:
 
 
 def test_message_of_exactly_the_limit_is_not_flagged() -> None:
-    result = normalize("贷" * MAX_MESSAGE_CHARS)
+    result = normalize("贷款" * (MAX_MESSAGE_CHARS // 2))
     assert not result.truncated
     assert len(result.text) == MAX_MESSAGE_CHARS
 
@@ -191,7 +191,7 @@ def test_original_span(span: Tuple[int, int], original: Tuple[int, int]) -> None
 
 
 def test_original_span_of_a_truncated_text_stays_inside_the_original() -> None:
-    raw = "　" + "人" * 700
+    raw = "　" + "人才" * 350
     result = normalize(raw)
     assert result.truncated
     start, end = result.original_span(0, len(result.text))
@@ -234,7 +234,15 @@ def test_is_payload(text: str, expected: bool) -> None:
         ("abc" * 4, True),  # three distinct characters are words
         ("人才贷" * 5, True),
         ("好的好的", True),  # short repetition is a normal answer
+        ("哈哈", True),
+        ("哈哈哈", False),  # what is left of a longer run
     ],
 )
 def test_has_content(text: str, expected: bool) -> None:
     assert has_content(text) is expected
+
+
+def test_long_runs_of_one_character_are_folded_but_digits_are_kept() -> None:
+    assert normalize_text("哈哈哈哈哈哈好的") == "哈哈哈好的"
+    assert normalize_text("尾号0000，aaaa") == "尾号0000,aaaa"
+    assert normalize_text("问" + "请" * 10_000) == "问请请请"

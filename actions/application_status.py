@@ -1,0 +1,171 @@
+"""Application status: the form's slot extraction, the verified check and follow-ups."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import first_entity, latest_text
+from bot.applications.describe import followup_topic, format_date
+from bot.applications.extract import Extraction, extract
+from bot.applications.lookup import LookupResult
+from bot.applications.service import get_status_service
+from bot.text.normalize import is_payload
+
+FORM = "application_status_form"
+HUMAN_BUTTON = {"title": "转人工服务", "payload": "/request_human"}
+
+
+def _extraction(tracker: Tracker) -> Extraction:
+    text = latest_text(tracker)
+    if is_payload(text):
+        return Extraction()
+    return extract(text, expecting=tracker.get_slot("requested_slot"))
+
+
+class ValidateApplicationStatusForm(FormValidationAction):
+    """Reads the number and the digits from free text (custom slot mappings), and re-asks
+    with an example when what was typed cannot be one."""
+
+    def name(self) -> str:
+        return f"validate_{FORM}"
+
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        # A locked conversation is not asked for anything: the check action explains.
+        if get_status_service().lookup.conversation_locked_until(tracker.sender_id):
+            return []
+        return domain_slots
+
+    async def extract_application_no(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        found = _extraction(tracker)
+        current = tracker.get_slot("application_no")
+        if found.application_no and found.application_no != current:
+            events: Dict[str, Any] = {"application_no": found.application_no}
+            if not found.phone_last4:
+                # Digits given for another number do not carry over to a new one.
+                events["phone_last4"] = None
+            return events
+        asked = tracker.get_slot("requested_slot") == "application_no"
+        if found.malformed_application_no and asked:
+            dispatcher.utter_message(response="utter_application_no_invalid")
+            return {"application_no": None}
+        return {}
+
+    async def extract_phone_last4(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        found = _extraction(tracker)
+        if found.full_phone_given:
+            dispatcher.utter_message(response="utter_phone_full_number")
+        if found.phone_last4:
+            return {"phone_last4": found.phone_last4}
+        if found.malformed_last4:
+            dispatcher.utter_message(response="utter_phone_last4_invalid")
+            return {"phone_last4": None}
+        return {}
+
+
+class ActionCheckApplication(Action):
+    """The verified lookup after the form: the status, or one reply for every failure."""
+
+    def name(self) -> str:
+        return "action_check_application"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[str, Any]]:
+        service = get_status_service()
+        number = tracker.get_slot("application_no")
+        digits = tracker.get_slot("phone_last4")
+        if not number or not digits:
+            locked = service.lookup.conversation_locked_until(tracker.sender_id)
+            if locked is not None:
+                _say_locked(dispatcher, LookupResult("locked", locked_until=locked))
+            return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+        result = service.check(
+            tracker.sender_id, number, digits, tracker.get_latest_input_channel()
+        )
+        if result.found and result.application is not None:
+            for text in service.summary(result.application):
+                dispatcher.utter_message(text=text, buttons=_followup_buttons(result))
+            return [SlotSet("region", result.application.region)]
+        if result.outcome == "locked":
+            _say_locked(dispatcher, result)
+        elif result.outcome == "invalid":
+            dispatcher.utter_message(response="utter_application_no_invalid")
+        else:
+            dispatcher.utter_message(
+                response="utter_application_not_found",
+                attempts_left=result.attempts_left,
+            )
+        return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+
+
+class ActionApplicationFollowup(Action):
+    """ "要补什么材料" / "什么时候能办好" / "找谁办" about the application checked before,
+    read again from the database (it may have changed), without asking again."""
+
+    def name(self) -> str:
+        return "action_application_followup"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[str, Any]]:
+        number = tracker.get_slot("application_no")
+        digits = tracker.get_slot("phone_last4")
+        if not number or not digits:
+            dispatcher.utter_message(response="utter_followup_needs_check")
+            return [FollowupAction(FORM)]
+        service = get_status_service()
+        result = service.check(
+            tracker.sender_id, number, digits, tracker.get_latest_input_channel()
+        )
+        if not result.found or result.application is None:
+            # The record changed (or went) since the check: start over, saying nothing more.
+            if result.outcome == "locked":
+                _say_locked(dispatcher, result)
+                return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+            dispatcher.utter_message(response="utter_followup_needs_check")
+            return [
+                SlotSet("application_no", None),
+                SlotSet("phone_last4", None),
+                FollowupAction(FORM),
+            ]
+        topic = followup_topic(latest_text(tracker), first_entity(tracker, "followup_topic"))
+        for text in service.followup(result.application, topic):
+            dispatcher.utter_message(text=text, buttons=_followup_buttons(result, topic))
+        return []
+
+
+def _followup_buttons(result: LookupResult, shown: Optional[str] = None) -> List[Dict[str, str]]:
+    app = result.application
+    buttons: List[Dict[str, str]] = []
+    options = [("materials", "要补什么材料"), ("timing", "什么时候能办好"), ("contact", "找谁办")]
+    if app is not None and app.status == "已驳回":
+        options = [("reason", "为什么没通过"), ("contact", "找谁办")]
+    elif app is not None and app.status != "待补件":
+        options = [o for o in options if o[0] != "materials"]
+    for topic, title in options:
+        if topic != shown:
+            payload = f'/ask_application_followup{{"followup_topic":"{topic}"}}'
+            buttons.append({"title": title, "payload": payload})
+    buttons.append(HUMAN_BUTTON)
+    return buttons
+
+
+def _say_locked(dispatcher: CollectingDispatcher, result: LookupResult) -> None:
+    until = result.locked_until
+    when = f"{format_date(until)}" if until else "30 分钟后"
+    dispatcher.utter_message(response="utter_lookup_locked", locked_until=when)
