@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import first_entity, latest_text
+from actions.policy_qa import ActionAnswerPolicy
 from bot.applications.describe import followup_topic, format_date
 from bot.applications.extract import Extraction, extract
 from bot.applications.lookup import LookupResult
@@ -93,14 +94,17 @@ class ActionCheckApplication(Action):
             locked = service.lookup.conversation_locked_until(tracker.sender_id)
             if locked is not None:
                 _say_locked(dispatcher, LookupResult("locked", locked_until=locked))
-            return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+            return _forget()
         result = service.check(
             tracker.sender_id, number, digits, tracker.get_latest_input_channel()
         )
         if result.found and result.application is not None:
             for text in service.summary(result.application):
                 dispatcher.utter_message(text=text, buttons=_followup_buttons(result))
-            return [SlotSet("region", result.application.region)]
+            return [
+                SlotSet("region", result.application.region),
+                SlotSet("application_verified", True),
+            ]
         if result.outcome == "locked":
             _say_locked(dispatcher, result)
         elif result.outcome == "invalid":
@@ -110,7 +114,7 @@ class ActionCheckApplication(Action):
                 response="utter_application_not_found",
                 attempts_left=result.attempts_left,
             )
-        return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+        return _forget()
 
 
 class ActionApplicationFollowup(Action):
@@ -123,6 +127,12 @@ class ActionApplicationFollowup(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[str, Any]]:
+        text = latest_text(tracker)
+        topic = followup_topic(text, first_entity(tracker, "followup_topic"))
+        if _is_policy_question(tracker, topic):
+            # Answered here rather than through a FollowupAction, which would leave the
+            # rules without a matching history for the next turn.
+            return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         number = tracker.get_slot("application_no")
         digits = tracker.get_slot("phone_last4")
         if not number or not digits:
@@ -136,17 +146,31 @@ class ActionApplicationFollowup(Action):
             # The record changed (or went) since the check: start over, saying nothing more.
             if result.outcome == "locked":
                 _say_locked(dispatcher, result)
-                return [SlotSet("application_no", None), SlotSet("phone_last4", None)]
+                return _forget()
             dispatcher.utter_message(response="utter_followup_needs_check")
-            return [
-                SlotSet("application_no", None),
-                SlotSet("phone_last4", None),
-                FollowupAction(FORM),
-            ]
-        topic = followup_topic(latest_text(tracker), first_entity(tracker, "followup_topic"))
+            return [*_forget(), FollowupAction(FORM)]
         for text in service.followup(result.application, topic):
             dispatcher.utter_message(text=text, buttons=_followup_buttons(result, topic))
         return []
+
+
+def _forget() -> List[Dict[str, Any]]:
+    """After a failed check nothing of the application is kept, nor the verification."""
+    return [
+        SlotSet("application_no", None),
+        SlotSet("phone_last4", None),
+        SlotSet("application_verified", None),
+    ]
+
+
+def _is_policy_question(tracker: Tracker, topic: str) -> bool:
+    """An ask_policy message routed here after a check: about the application only when it
+    names no policy or city and asks something an application answers (材料, 时间, 找谁)."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if intent != "ask_policy":
+        return False
+    names_something = first_entity(tracker, "policy") or first_entity(tracker, "region")
+    return bool(names_something) or topic == "status"
 
 
 def _followup_buttons(result: LookupResult, shown: Optional[str] = None) -> List[Dict[str, str]]:

@@ -430,5 +430,9 @@ def test_actions_and_responses_exist_in_the_domain(domain: Dict[str, Any]) -> No
 
 def test_slots_set_by_the_actions_exist_in_the_domain(domain: Dict[str, Any]) -> None:
     # The status-lookup slots are covered by test_application_actions.py.
-    assert set(domain["slots"]) - set(EMPTY_SLOTS) == {"application_no", "phone_last4"}
+    assert set(domain["slots"]) - set(EMPTY_SLOTS) == {
+        "application_no",
+        "phone_last4",
+        "application_verified",
+    }
     assert set(domain["slots"]["region"]["values"]) == {"海宁市", "张家港市"}

@@ -21,6 +21,7 @@ Messages = List[Dict[str, Any]]
 Events = List[Dict[str, Any]]
 
 SENDER = "citizen-1"
+FORGOTTEN = {"application_no": None, "phone_last4": None, "application_verified": None}
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +175,7 @@ def test_check_shows_the_status_and_offers_followups(domain: Dict[str, Any]) -> 
     assert "【待补件】" in message["text"] and "近6个月社保缴纳证明" in message["text"]
     titles = [b["title"] for b in message["buttons"]]
     assert titles == ["要补什么材料", "什么时候能办好", "找谁办", "转人工服务"]
-    assert slots_of(events) == {"region": "海宁市"}
+    assert slots_of(events) == {"region": "海宁市", "application_verified": True}
 
 
 def test_wrong_pair_and_unknown_number_get_the_same_reply(domain: Dict[str, Any]) -> None:
@@ -183,7 +184,7 @@ def test_wrong_pair_and_unknown_number_get_the_same_reply(domain: Dict[str, Any]
     assert wrong == unknown and wrong_events == unknown_events
     assert responses(wrong) == ["utter_application_not_found"]
     assert wrong[0]["attempts_left"] == 2
-    assert slots_of(wrong_events) == {"application_no": None, "phone_last4": None}
+    assert slots_of(wrong_events) == FORGOTTEN
 
 
 def test_third_failure_locks_and_offers_a_person(domain: Dict[str, Any]) -> None:
@@ -200,14 +201,15 @@ def test_third_failure_locks_and_offers_a_person(domain: Dict[str, Any]) -> None
 
 def test_check_without_values_explains_a_lock_only(domain: Dict[str, Any]) -> None:
     messages, events = run(ActionCheckApplication(), tracker("x", active=False), domain)
-    assert messages == [] and slots_of(events) == {"application_no": None, "phone_last4": None}
+    assert messages == [] and slots_of(events) == FORGOTTEN
 
 
 # -- follow-ups --------------------------------------------------------------------------
 
 
 def followup(domain: Dict[str, Any], text: str, slots: Dict[str, Any], **kwargs: Any):
-    tr = tracker(text, intent="ask_application_followup", slots=slots, active=False, **kwargs)
+    kwargs.setdefault("intent", "ask_application_followup")
+    tr = tracker(text, slots=slots, active=False, **kwargs)
     return run(ActionApplicationFollowup(), tr, domain)
 
 
@@ -268,3 +270,32 @@ def test_names_and_responses_exist_in_the_domain(domain: Dict[str, Any]) -> None
     # Template variables of the responses are filled by the actions.
     assert "{attempts_left}" in domain["responses"]["utter_application_not_found"][0]["text"]
     assert "{locked_until}" in domain["responses"]["utter_lookup_locked"][0]["text"]
+
+
+def test_short_policy_like_question_after_a_check_is_about_the_application(
+    domain: Dict[str, Any],
+) -> None:
+    messages, events = followup(domain, "找谁办", VERIFIED, intent="ask_policy")
+    assert "经办部门：海宁市人力资源和社会保障局" in text_of(messages) and events == []
+
+
+@pytest.mark.parametrize(
+    "text, entities",
+    [
+        (
+            "张家港人才贷最多能贷多少",
+            [
+                {"entity": "policy", "value": "zjg_talent_loan"},
+                {"entity": "region", "value": "张家港市"},
+            ],
+        ),
+        ("人才公寓是什么", []),
+    ],
+)
+def test_real_policy_question_after_a_check_goes_to_the_policy_answer(
+    domain: Dict[str, Any], text: str, entities: List[Dict[str, Any]]
+) -> None:
+    messages, events = followup(domain, text, VERIFIED, intent="ask_policy", entities=entities)
+    assert "依据" in text_of(messages) or "哪一项" in text_of(messages)
+    assert "经办部门" not in text_of(messages)
+    assert all(e["event"] == "slot" for e in events)
