@@ -1,0 +1,1 @@
+"""Human handoff: tickets, staff accounts, service hours (see docs/handoff.md)."""
