@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import first_entity, latest_text
+from actions.handoff import hand_over
 from actions.policy_qa import ActionAnswerPolicy
 from bot.applications.describe import followup_topic, format_date
 from bot.applications.extract import Extraction, extract
@@ -93,7 +94,7 @@ class ActionCheckApplication(Action):
         if not number or not digits:
             locked = service.lookup.conversation_locked_until(tracker.sender_id)
             if locked is not None:
-                _say_locked(dispatcher, LookupResult("locked", locked_until=locked))
+                return _locked(dispatcher, tracker, LookupResult("locked", locked_until=locked))
             return _forget()
         result = service.check(
             tracker.sender_id, number, digits, tracker.get_latest_input_channel()
@@ -106,7 +107,7 @@ class ActionCheckApplication(Action):
                 SlotSet("application_verified", True),
             ]
         if result.outcome == "locked":
-            _say_locked(dispatcher, result)
+            return _locked(dispatcher, tracker, result)
         elif result.outcome == "invalid":
             dispatcher.utter_message(response="utter_application_no_invalid")
         else:
@@ -145,8 +146,7 @@ class ActionApplicationFollowup(Action):
         if not result.found or result.application is None:
             # The record changed (or went) since the check: start over, saying nothing more.
             if result.outcome == "locked":
-                _say_locked(dispatcher, result)
-                return _forget()
+                return _locked(dispatcher, tracker, result)
             dispatcher.utter_message(response="utter_followup_needs_check")
             return [*_forget(), FollowupAction(FORM)]
         for text in service.followup(result.application, topic):
@@ -189,7 +189,12 @@ def _followup_buttons(result: LookupResult, shown: Optional[str] = None) -> List
     return buttons
 
 
-def _say_locked(dispatcher: CollectingDispatcher, result: LookupResult) -> None:
+def _locked(
+    dispatcher: CollectingDispatcher, tracker: Tracker, result: LookupResult
+) -> List[Dict[str, Any]]:
+    """Lookups are locked: say until when, and hand over to a specialist, who can verify
+    the applicant in other ways."""
     until = result.locked_until
     when = f"{format_date(until)}" if until else "30 分钟后"
     dispatcher.utter_message(response="utter_lookup_locked", locked_until=when)
+    return _forget() + hand_over(dispatcher, tracker, "lookup_locked")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import latest_text, truncation_note
+from actions.handoff import hand_over
 from bot.text.normalize import has_content, is_payload
 
 
@@ -39,9 +41,50 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[str, Any]]:
         text = latest_text(tracker)
+        events = self._answer(dispatcher, tracker, text)
+        if _intent(tracker) != "nlu_fallback" and not _paused(events):
+            # Run as the dialogue's fallback (no rule for the situation, e.g. a form that
+            # could not use the message), not the NLU's: like Rasa's default fallback, the
+            # message is ignored for the dialogue, otherwise no rule applies afterwards
+            # either and the fallback would repeat until Rasa's circuit breaker.
+            events.append(UserUtteranceReverted())
+        return events
+
+    def _answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+    ) -> List[Dict[str, Any]]:
+        if _previous_turn_was_fallback(tracker):
+            # Two in a row: the bot cannot help, a specialist takes over.
+            return hand_over(dispatcher, tracker, "fallback")
         if not is_payload(text) and not has_content(text):
             # Empty, emoji-only or "xxxx…": ask for words rather than "I did not understand".
             dispatcher.utter_message(response="utter_ask_text")
             return []
         _utter_with_note(dispatcher, tracker, "utter_default")
         return []
+
+
+def _intent(tracker: Tracker) -> str:
+    return str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
+
+
+def _paused(events: List[Dict[str, Any]]) -> bool:
+    return any(e.get("event") == "pause" for e in events)
+
+
+def _previous_turn_was_fallback(tracker: Tracker) -> bool:
+    """True when the bot's answer to the user's previous message was this fallback."""
+    users_seen = 0
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            users_seen += 1
+            if users_seen == 2:
+                return False
+        elif kind == "action" and users_seen == 1:
+            name = event.get("name")
+            if name not in ("action_listen", None):
+                return name == "action_fallback"
+        elif kind == "session_started":
+            return False
+    return False

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+from bot.handoff.service import get_handoff_service
 
 # The city stays; the policy under discussion and pending questions belong to the old session.
 CARRIED_OVER_SLOTS = ("region",)
@@ -26,4 +28,8 @@ class ActionSessionStart(Action):
             if value is not None:
                 events.append(SlotSet(slot, value))
         events.append(ActionExecuted("action_listen"))
+        if get_handoff_service().open_ticket_for(tracker.sender_id) is not None:
+            # A new session un-pauses the tracker: the conversation would silently leave its
+            # specialist. It stays paused while its ticket is open.
+            events.append(ConversationPaused())
         return events

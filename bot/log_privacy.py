@@ -17,7 +17,7 @@ _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 # Slot or field values: 'application_no': 'HN-2024-00103', "phone_last4": "0003", ...
 _FIELD = re.compile(
     r"""(?P<key>application_no|phone_last4|phone)(?P<sep>['"]?\s*[:=]\s*['"]?|, value: )"""
-    r"""(?P<value>[^'",)}\]\s]+)"""
+    r"""(?P<value>[^'",)}\]\s\\]+)"""
 )
 # What looks like an application number: letters, digits and dashes with at least 4 digits
 # in a row, 6 to 32 characters (the export format).
@@ -33,6 +33,8 @@ _NOT_PERSONAL = re.compile(
 
 def _mask_field(match: re.Match) -> str:
     key, value = match.group("key"), match.group("value")
+    if value in ("None", "null"):
+        return match.group(0)
     if key == "application_no":
         masked = mask_application_no(value)
     elif key == "phone":

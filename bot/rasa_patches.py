@@ -1,4 +1,9 @@
-"""Performance fixes applied to Rasa 3.6 in the Rasa server process (``bot.rasa_server``).
+"""Changes to Rasa 3.6 applied in the Rasa server process (``bot.rasa_server``): performance
+fixes, and one behaviour of the human handoff.
+
+Paused conversations: Rasa answers nothing in a paused conversation except ``/restart``. A
+conversation handed to a specialist is paused, and the citizen must still be able to cancel
+("取消人工"): the intent ``cancel`` (confidently recognised) reaches the dialogue too.
 
 Event deserialisation: Rasa looks an event's class up by walking every subclass of ``Event``
 for every event of every tracker it loads (~6 % of a turn). The classes are looked up in a
@@ -65,6 +70,40 @@ def _resolve_event_type(type_name: str, default: Optional[Any] = None) -> Option
     raise ValueError(f"Unknown event name '{type_name}'.")
 
 
+# Intents that reach the dialogue while a conversation is paused for a specialist, besides
+# Rasa's own /restart: the citizen must be able to say "取消人工" (actions/handoff.py).
+PAUSED_INTENTS = frozenset({"cancel"})
+# A message typed to the specialist must not cancel by accident.
+PAUSED_MIN_CONFIDENCE = 0.8
+
+
+def _should_handle_message(tracker: Any) -> bool:
+    if not tracker.is_paused():
+        return True
+    latest = tracker.latest_message
+    if latest is None or _acted_since_user_message(tracker):
+        # Only the message itself is handled: once an action has run, a conversation that
+        # is still paused (a refused restart) stops here.
+        return False
+    intent = latest.intent or {}
+    name = intent.get("name")
+    if name == "restart":
+        return True
+    confidence = intent.get("confidence")
+    return name in PAUSED_INTENTS and (confidence is None or confidence >= PAUSED_MIN_CONFIDENCE)
+
+
+def _acted_since_user_message(tracker: Any) -> bool:
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, ActionExecuted) and event.action_name != "action_extract_slots":
+            return True
+    return False
+
+
 def apply() -> None:
     from rasa.shared.core.events import Event
     from sqlalchemy import event
@@ -94,3 +133,7 @@ def apply() -> None:
             raise e
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+
+    from rasa.core.processor import MessageProcessor
+
+    MessageProcessor._should_handle_message = staticmethod(_should_handle_message)  # type: ignore[method-assign]

@@ -54,7 +54,9 @@ def _windows(spec: str) -> List[Window]:
             raise HoursConfigError(f"无法识别的时间段：{part.strip()!r}（应为 08:30-17:30）")
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         try:
-            start, end = dt.time(h1, m1), dt.time(h2, m2)
+            # "24:00" ends the day (round-the-clock service is "00:00-24:00").
+            end = dt.time.max if (h2, m2) == (24, 0) else dt.time(h2, m2)
+            start = dt.time(h1, m1)
         except ValueError as exc:
             raise HoursConfigError(f"时间无效：{part.strip()!r}") from exc
         if start >= end:
@@ -153,4 +155,6 @@ class ServiceHours:
 
 
 def _hm(value: dt.time) -> str:
+    if value == dt.time.max:
+        return "24:00"
     return f"{value.hour}:{value.minute:02d}"

@@ -144,3 +144,16 @@ def sample_db(db_url: str) -> str:
             ROOT / "samples" / "application_events.csv",
         )
     return db_url
+
+
+@pytest.fixture
+def always_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Specialists on duty round the clock, so that handoff replies do not depend on the hour
+    the tests run at."""
+    from bot.handoff.service import get_handoff_service
+
+    monkeypatch.setenv("HANDOFF_HOURS", "mon-sun 00:00-24:00")
+    monkeypatch.delenv("HANDOFF_CLOSED_DATES", raising=False)
+    get_handoff_service.cache_clear()
+    yield
+    get_handoff_service.cache_clear()

@@ -390,7 +390,7 @@ def test_fallback_with_truncation_note(domain: Dict[str, Any]) -> None:
 # --- session start ---------------------------------------------------------------------
 
 
-def test_session_start_carries_over_the_city_only(domain: Dict[str, Any]) -> None:
+def test_session_start_carries_over_the_city_only(domain: Dict[str, Any], db_url: str) -> None:
     tr = tracker(
         "",
         slots={
@@ -408,7 +408,7 @@ def test_session_start_carries_over_the_city_only(domain: Dict[str, Any]) -> Non
     assert CARRIED_OVER_SLOTS == ("region",)
 
 
-def test_session_start_without_a_city(domain: Dict[str, Any]) -> None:
+def test_session_start_without_a_city(domain: Dict[str, Any], db_url: str) -> None:
     _, events = run(ActionSessionStart(), tracker("", slots={"policy": "zjg_talent_loan"}), domain)
     assert [e["event"] for e in events] == ["session_started", "action"]
 

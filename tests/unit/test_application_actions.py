@@ -25,7 +25,7 @@ FORGOTTEN = {"application_no": None, "phone_last4": None, "application_verified"
 
 
 @pytest.fixture(autouse=True)
-def _database(sample_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _database(sample_db: str, always_open: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOKUP_AUDIT_KEY", "unit-test-key")
 
 
@@ -190,11 +190,13 @@ def test_wrong_pair_and_unknown_number_get_the_same_reply(domain: Dict[str, Any]
 def test_third_failure_locks_and_offers_a_person(domain: Dict[str, Any]) -> None:
     check(domain, "HN-2024-00103", "1111")
     check(domain, "HN-2024-00103", "2222")
-    messages, _ = check(domain, "HN-2024-00103", "3333")
-    assert responses(messages) == ["utter_lookup_locked"]
-    assert "年" in messages[0]["locked_until"]
+    messages, events = check(domain, "HN-2024-00103", "3333")
+    # Locked, and handed to a specialist: the conversation is paused.
+    assert responses(messages) == ["utter_lookup_locked", "utter_handoff_queued"]
+    assert "年" in messages[0]["locked_until"] and messages[1]["position"] == 1
+    assert [e["event"] for e in events[-2:]] == ["pause", "action"]
     messages, _ = check(domain, "HN-2024-00103", "0003")
-    assert responses(messages) == ["utter_lookup_locked"]
+    assert responses(messages) == ["utter_lookup_locked", "utter_handoff_queued"]
     # Nothing at all about the application came out.
     assert "待补件" not in str(messages)
 

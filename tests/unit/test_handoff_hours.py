@@ -56,3 +56,9 @@ def test_lunch_break_holidays_and_working_weekends() -> None:
 def test_bad_configuration_is_named(hours: str, closed: str) -> None:
     with pytest.raises(HoursConfigError):
         ServiceHours.parse(hours, closed)
+
+
+def test_round_the_clock() -> None:
+    hours = ServiceHours.parse("mon-sun 00:00-24:00")
+    assert hours.describe() == "周一至周日 0:00–24:00"
+    assert hours.is_open(at(MONDAY, 23, 59)) and hours.is_open(at(MONDAY, 0, 0))
