@@ -132,6 +132,25 @@ def _import_applications(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_staff(args: argparse.Namespace) -> int:
+    from bot.handoff.staff import StaffDirectory, StaffError
+
+    if not args.password_stdin:
+        print("请用 --password-stdin 从标准输入提供密码（不要写在命令行上）", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    url = _upgrade()
+    if url is None:
+        return 1
+    try:
+        staff = StaffDirectory(url).create(args.username, password, args.role, args.display_name)
+    except StaffError as exc:
+        print(f"未创建账号：{exc}", file=sys.stderr)
+        return 1
+    print(f"已创建账号：{staff.username}（{staff.role}）")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="人才服务助手命令行")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("applications", metavar="APPLICATIONS.csv", help="办件 CSV 文件")
     imp.add_argument("--events", metavar="EVENTS.csv", help="办理时间线 CSV 文件（可选）")
     imp.set_defaults(func=_import_applications)
+
+    staff = sub.add_parser("create-staff", help="创建专员或管理员账号（密码从标准输入读取）")
+    staff.add_argument("username", metavar="USERNAME")
+    staff.add_argument("--role", choices=["specialist", "admin"], required=True)
+    staff.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
+    staff.add_argument("--display-name", help="控制台中显示的姓名，默认同用户名")
+    staff.set_defaults(func=_create_staff)
     return parser
 
 

@@ -33,6 +33,22 @@ class Settings:
     tracker_db: Path
     # SQLAlchemy URL of the applications database (bot.db); SQLite under var/ by default.
     database_url: str
+    web_host: str = "0.0.0.0"
+    web_port: int = 8000
+
+    @property
+    def web_url(self) -> str:
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+    @property
+    def tracker_store_url(self) -> str:
+        """Where the console reads transcripts: Rasa's SQL tracker store."""
+        return os.environ.get("TRACKER_STORE_URL") or f"sqlite:///{self.tracker_db}"
+
+    def web_secret(self) -> str:
+        """Key of the console's CSRF tokens."""
+        return stored_secret(self.var_dir, "WEB_SECRET", "web_secret")
 
     @property
     def model_path(self) -> Path:
@@ -93,4 +109,6 @@ def load_settings() -> Settings:
         models_dir=Path(os.environ.get("MODELS_DIR") or root / "models"),
         tracker_db=Path(os.environ.get("TRACKER_DB") or var_dir / "tracker.db"),
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'applications.db'}",
+        web_host=os.environ.get("WEB_HOST", "0.0.0.0"),
+        web_port=_int("WEB_PORT", 8000),
     )

@@ -143,6 +143,8 @@ class StaffMessage(Base):
         Integer, ForeignKey("handoff_tickets.id", ondelete="CASCADE"), nullable=False, index=True
     )
     staff_id = Column(Integer, ForeignKey("staff.id"), nullable=False)
+    # message: a specialist's reply; close: the closing message that resumes the bot.
+    kind = Column(String(8), nullable=False, default="message")
     text = Column(Text, nullable=False)
     created_at = Column(DateTime(timezone=False), nullable=False)
     delivered_at = Column(DateTime(timezone=False), nullable=True, index=True)

@@ -34,6 +34,10 @@ from bot.log_privacy import mask_user_text
 SUMMARY_MAX = 200
 NOTE_MAX = 2000
 MESSAGE_MAX = 2000
+CLOSING_TEXT = (
+    "本次人工服务已结束，感谢您的耐心。接下来由智能助手继续为您服务。"
+    "请为本次专员服务打分（5 分为非常满意）："
+)
 # A rating is accepted for the latest closed ticket of a conversation for this long.
 RATING_WINDOW = dt.timedelta(hours=24)
 
@@ -315,7 +319,12 @@ class HandoffService:
             ticket = self._ticket(session, ticket_id)
             self._require_owner(ticket, staff)
             message = StaffMessage(
-                ticket_id=ticket.id, staff_id=staff.id, text=text, created_at=now, attempts=0
+                ticket_id=ticket.id,
+                staff_id=staff.id,
+                kind="message",
+                text=text,
+                created_at=now,
+                attempts=0,
             )
             session.add(message)
             ticket.updated_at = now
@@ -345,6 +354,17 @@ class HandoffService:
             self._require_owner(ticket, staff)
             ticket.status, ticket.closed_at, ticket.closed_by = "closed", now, "staff"
             ticket.updated_at = now
+            # Delivered like a message: the citizen is told, and the bot resumes.
+            session.add(
+                StaffMessage(
+                    ticket_id=ticket.id,
+                    staff_id=staff.id,
+                    kind="close",
+                    text=CLOSING_TEXT,
+                    created_at=now,
+                    attempts=0,
+                )
+            )
             session.add(self._audit(staff, "close", ticket.id, now))
             session.flush()
             session.refresh(ticket)
@@ -375,6 +395,7 @@ class HandoffService:
             return [
                 {
                     "id": m.id,
+                    "kind": m.kind,
                     "ticket_id": t.id,
                     "sender_id": t.sender_id,
                     "channel": t.channel,

@@ -76,7 +76,14 @@ def test_staff_notes_outbox_and_audit(db_url: str) -> None:
             TicketNote(ticket_id=t.id, staff_id=staff.id, text="已电话联系", created_at=NOW)
         )
         session.add(
-            StaffMessage(ticket_id=t.id, staff_id=staff.id, text="您好", created_at=NOW, attempts=0)
+            StaffMessage(
+                ticket_id=t.id,
+                staff_id=staff.id,
+                kind="message",
+                text="您好",
+                created_at=NOW,
+                attempts=0,
+            )
         )
         session.add(StaffAudit(created_at=NOW, staff_id=staff.id, action="claim", ticket_id=t.id))
     with session_scope(db_url) as session:

@@ -1,0 +1,236 @@
+"""The web server (port 8000): the staff console, its API, and the delivery of staff messages.
+
+``python -m bot.web`` runs it; ``make run`` starts it with Rasa and the action server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+
+import jinja2
+import yaml
+from aiohttp import web
+
+from bot.config import ROOT, Settings, load_settings
+from bot.db.models import beijing_now
+from bot.handoff.outbox import Outbox
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.staff import StaffDirectory
+from bot.handoff.tickets import HandoffService
+from bot.handoff.transcript import TrackerEvents
+from bot.web import api
+from bot.web.auth import SESSION_COOKIE, csrf_token
+from bot.web.keys import (
+    CANNED,
+    CHANGES,
+    CLOCK,
+    EVENTS,
+    OUTBOX,
+    RASA,
+    SECRET,
+    SECURE_COOKIES,
+    SETTINGS,
+    STAFF,
+    TEMPLATES,
+    TICKETS,
+)
+from bot.web.live import Changes
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CANNED_REPLIES = ROOT / "config" / "canned_replies.yml"
+MAX_BODY = 64 * 1024
+
+# Pages load only their own scripts and styles; nothing inline, nothing from elsewhere.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def load_canned_replies(path: Optional[Path] = None) -> List[Dict[str, str]]:
+    """快捷回复 from ``CANNED_REPLIES`` or config/canned_replies.yml: a list of title and text."""
+    path = path or Path(os.environ.get("CANNED_REPLIES") or CANNED_REPLIES)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else []
+    replies = []
+    for i, item in enumerate(data or []):
+        if not (isinstance(item, dict) and isinstance(item.get("title"), str)):
+            raise SystemExit(f"{path} 第 {i + 1} 项须有 title 和 text")
+        if not isinstance(item.get("text"), str) or not item["text"].strip():
+            raise SystemExit(f"{path} 第 {i + 1} 项须有 title 和 text")
+        replies.append({"title": item["title"].strip(), "text": item["text"].strip()})
+    return replies
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON under /api/ and says what is wrong; nothing unexpected leaks."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.content_type != "application/json":
+            message = {404: "接口不存在", 405: "不支持此请求方法", 413: "请求体过大"}.get(
+                exc.status, exc.reason
+            )
+            return web.json_response(
+                {"error": message}, status=exc.status, dumps=_dumps, headers=_keep(exc)
+            )
+        raise
+    except Exception:
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "服务器内部错误，请稍后再试"}, status=500, dumps=_dumps)
+
+
+def _keep(exc: web.HTTPException) -> Dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+def render(request: web.Request, name: str, **context: Any) -> web.Response:
+    html = request.app[TEMPLATES].get_template(name).render(**context)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+async def _page_staff(request: web.Request) -> Optional[Any]:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return await asyncio.to_thread(request.app[STAFF].authenticate, token)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console")
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if await _page_staff(request) is not None:
+        raise web.HTTPFound("/console")
+    return render(request, "login.html")
+
+
+async def console_page(request: web.Request) -> web.StreamResponse:
+    staff = await _page_staff(request)
+    if staff is None:
+        raise web.HTTPFound("/console/login")
+    return render(
+        request,
+        "console.html",
+        staff=staff,
+        csrf=csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE]),
+    )
+
+
+async def staff_page(request: web.Request) -> web.StreamResponse:
+    staff = await _page_staff(request)
+    if staff is None:
+        raise web.HTTPFound("/console/login")
+    if staff.role != "admin":
+        raise web.HTTPForbidden(text="只有管理员可以管理账号")
+    return render(
+        request,
+        "staff.html",
+        staff=staff,
+        csrf=csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE]),
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+# -- the application ---------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings,
+    *,
+    rasa_token: Optional[str] = None,
+    clock: Callable[[], Any] = beijing_now,
+    run_workers: bool = True,
+) -> web.Application:
+    app = web.Application(middlewares=[errors, security_headers], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[SECRET] = settings.web_secret()
+    app[SECURE_COOKIES] = os.environ.get("WEB_SECURE_COOKIES", "").lower() in ("1", "true")
+    app[STAFF] = StaffDirectory(settings.database_url, clock)
+    app[TICKETS] = HandoffService(settings.database_url, clock)
+    app[EVENTS] = TrackerEvents(settings.tracker_store_url)
+    app[CANNED] = load_canned_replies()
+    app[RASA] = RasaClient(settings.rasa_url, rasa_token or settings.rasa_token())
+    app[OUTBOX] = Outbox(app[TICKETS], app[RASA])
+    app[CHANGES] = Changes(app[TICKETS], app[EVENTS])
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=True,  # everything a citizen or a colleague typed is escaped
+    )
+    app.add_routes(api.routes)
+    app.router.add_get("/", index)
+    app.router.add_get("/health", health)
+    app.router.add_get("/console", console_page)
+    app.router.add_get("/console/login", login_page)
+    app.router.add_get("/console/staff", staff_page)
+    app.router.add_static("/static/", HERE / "static", append_version=True)
+    if run_workers:
+        app.cleanup_ctx.append(_workers)
+    return app
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    tasks = [
+        asyncio.create_task(app[OUTBOX].run(), name="outbox"),
+        asyncio.create_task(app[CHANGES].watch(), name="changes"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await app[RASA].close()
+    app[EVENTS].dispose()
+
+
+def main() -> None:
+    from bot import log_privacy
+
+    log_privacy.install()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-8s %(name)s - %(message)s"
+    )
+    # The schema is migrated by whoever deploys (``python -m bot db upgrade``, or the runner).
+    settings = load_settings()
+    app = create_app(settings)
+    print(f"Web server on {settings.web_url}", flush=True)
+    web.run_app(app, host=settings.web_host, port=settings.web_port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""The console API and pages on an in-process web server (aiohttp's test client): login and
+lockout, roles, CSRF, bad bodies (4xx, never 5xx), the handoff flow, outbox delivery to a
+fake Rasa HTTP API, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import load_settings
+from bot.handoff.outbox import Outbox
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.staff import StaffDirectory
+from bot.handoff.tickets import HandoffService
+from bot.web.app import create_app
+from bot.web.auth import CSRF_HEADER, SESSION_COOKIE
+
+PASSWORD = "a good long password"
+Scenario = Callable[[TestClient], Awaitable[None]]
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, always_open: None) -> Any:
+    return dataclasses.replace(
+        load_settings(),
+        var_dir=tmp_path / "var",
+        database_url=db_url,
+        tracker_db=tmp_path / "tracker.db",
+    )
+
+
+@pytest.fixture
+def staff(settings: Any) -> StaffDirectory:
+    directory = StaffDirectory(settings.database_url)
+    directory.create("zhang", PASSWORD, "specialist", "张专员")
+    directory.create("li", PASSWORD, "specialist", "李专员")
+    directory.create("boss", PASSWORD, "admin", "王科长")
+    return directory
+
+
+def run(settings: Any, scenario: Scenario, **kwargs: Any) -> None:
+    async def main() -> None:
+        app = create_app(settings, rasa_token="t", run_workers=False, **kwargs)
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client)
+
+    asyncio.run(main())
+
+
+async def login(client: TestClient, username: str) -> str:
+    response = await client.post("/api/login", json={"username": username, "password": PASSWORD})
+    assert response.status == 200, await response.text()
+    return (await response.json())["token"]
+
+
+def auth(token: str) -> Dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def open_ticket(settings: Any, sender: str = "citizen-1", summary: str = "人才贷") -> int:
+    return (
+        HandoffService(settings.database_url)
+        .open_ticket(sender, "socketio", "user_request", summary)
+        .ticket_id
+    )
+
+
+def test_login_gives_the_spec_fields_and_wrong_passwords_lock(settings: Any, staff: Any) -> None:
+    async def scenario(client: TestClient) -> None:
+        response = await client.post("/api/login", json={"username": "zhang", "password": PASSWORD})
+        body = await response.json()
+        assert response.status == 200 and set(body) == {"token", "username", "role"}
+        assert body["role"] == "specialist"
+        cookie = response.headers["Set-Cookie"]
+        assert SESSION_COOKIE in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        wrong = {"username": "li", "password": "not the password"}
+        for _ in range(5):
+            assert (await client.post("/api/login", json=wrong)).status == 401
+        locked = await client.post("/api/login", json={"username": "li", "password": PASSWORD})
+        assert locked.status == 401 and "锁定" in (await locked.json())["error"]
+        unknown = await client.post("/api/login", json={"username": "nobody", "password": "x"})
+        assert unknown.status == 401 and (await unknown.json())["error"] == "用户名或密码错误"
+
+    run(settings, scenario)
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/api/handoffs", None),
+        ("GET", "/api/handoffs/1", None),
+        ("POST", "/api/handoffs/1/claim", {}),
+        ("POST", "/api/handoffs/1/messages", {"text": "x"}),
+        ("POST", "/api/handoffs/1/close", {}),
+        ("GET", "/api/staff", None),
+        ("GET", "/api/stream", None),
+    ],
+)
+def test_every_endpoint_but_login_needs_a_token(
+    settings: Any, staff: Any, method: str, path: str, body: Any
+) -> None:
+    async def scenario(client: TestClient) -> None:
+        for headers in ({}, auth("wrong-token"), {"Authorization": "Basic abc"}):
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status == 401, (path, headers)
+            assert "error" in await response.json()
+
+    run(settings, scenario)
+
+
+def test_roles(settings: Any, staff: Any) -> None:
+    async def scenario(client: TestClient) -> None:
+        specialist = await login(client, "zhang")
+        admin = await login(client, "boss")
+        assert (await client.get("/api/staff", headers=auth(specialist))).status == 403
+        new = {"username": "wang", "password": PASSWORD, "role": "specialist"}
+        assert (await client.post("/api/staff", json=new, headers=auth(specialist))).status == 403
+        created = await client.post("/api/staff", json=new, headers=auth(admin))
+        assert created.status == 201
+        listed = await (await client.get("/api/staff", headers=auth(admin))).json()
+        assert [s["username"] for s in listed] == ["boss", "li", "wang", "zhang"]
+        assert all("password" not in json.dumps(s) for s in listed)
+        wang = next(s for s in listed if s["username"] == "wang")
+        off = await client.patch(
+            f"/api/staff/{wang['id']}", json={"active": False}, headers=auth(admin)
+        )
+        assert off.status == 200 and (await off.json())["active"] is False
+        login_off = await client.post("/api/login", json={"username": "wang", "password": PASSWORD})
+        assert login_off.status == 401
+        me = next(s for s in listed if s["username"] == "boss")
+        self_off = await client.patch(
+            f"/api/staff/{me['id']}", json={"active": False}, headers=auth(admin)
+        )
+        assert self_off.status == 400
+
+    run(settings, scenario)
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"text": 5}', "application/json"),
+        (b'{"text": null}', "application/json"),
+        (b'{"text": "   "}', "application/json"),
+        (b'{"text": "' + "长".encode() * 2001 + b'"}', "application/json"),
+        (b"text=hello", "application/x-www-form-urlencoded"),
+        (b'{"text": "' + b"x" * 70_000 + b'"}', "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+    ],
+)
+def test_bad_bodies_are_4xx_never_5xx(
+    settings: Any, staff: Any, body: bytes, content_type: str
+) -> None:
+    ticket = open_ticket(settings)
+
+    async def scenario(client: TestClient) -> None:
+        token = await login(client, "zhang")
+        await client.post(f"/api/handoffs/{ticket}/claim", headers=auth(token))
+        response = await client.post(
+            f"/api/handoffs/{ticket}/messages",
+            data=body,
+            headers={**auth(token), "Content-Type": content_type},
+        )
+        assert 400 <= response.status < 500, response.status
+        assert "error" in await response.json()
+
+    run(settings, scenario)
+
+
+def test_bad_paths_and_queries(settings: Any, staff: Any) -> None:
+    async def scenario(client: TestClient) -> None:
+        token = await login(client, "zhang")
+        for path in (
+            "/api/handoffs/999999",
+            "/api/handoffs/abc",
+            "/api/handoffs/1;DROP",
+            "/api/nothing",
+            "/api/handoffs/99999999999999999999",
+        ):
+            response = await client.get(path, headers=auth(token))
+            assert response.status == 404, path
+        bad_status = await client.get("/api/handoffs?status=nope", headers=auth(token))
+        assert bad_status.status == 400
+        search = await client.get(
+            "/api/handoffs?status=closed&q=%25'%20OR%201=1", headers=auth(token)
+        )
+        assert search.status == 200 and await search.json() == []
+        wrong_method = await client.delete("/api/handoffs", headers=auth(token))
+        assert wrong_method.status == 405
+
+    run(settings, scenario)
+
+
+def test_cookie_session_needs_the_csrf_token_for_changes(settings: Any, staff: Any) -> None:
+    ticket = open_ticket(settings)
+
+    async def scenario(client: TestClient) -> None:
+        await login(client, "zhang")  # the client keeps the session cookie
+        me = await client.get("/api/me")
+        assert me.status == 200
+        csrf = (await me.json())["csrf"]
+        refused = await client.post(f"/api/handoffs/{ticket}/claim")
+        assert refused.status == 403
+        forged = await client.post(f"/api/handoffs/{ticket}/claim", headers={CSRF_HEADER: "x" * 64})
+        assert forged.status == 403
+        ok = await client.post(f"/api/handoffs/{ticket}/claim", headers={CSRF_HEADER: csrf})
+        assert ok.status == 200
+
+    run(settings, scenario)
+
+
+def test_handoff_flow_through_the_api(settings: Any, staff: Any) -> None:
+    ticket = open_ticket(settings, summary="<script>alert(1)</script> 人才贷")
+
+    async def scenario(client: TestClient) -> None:
+        zhang, li = await login(client, "zhang"), await login(client, "li")
+        waiting = await (
+            await client.get("/api/handoffs?status=waiting", headers=auth(zhang))
+        ).json()
+        assert [t["id"] for t in waiting] == [ticket]
+        assert set(waiting[0]) >= {
+            "id",
+            "sender_id",
+            "channel",
+            "status",
+            "created_at",
+            "summary",
+            "assignee",
+        }
+        early = await client.post(
+            f"/api/handoffs/{ticket}/messages", json={"text": "您好"}, headers=auth(zhang)
+        )
+        assert early.status == 409  # not claimed yet
+        claimed = await client.post(f"/api/handoffs/{ticket}/claim", headers=auth(zhang))
+        assert (await claimed.json())["status"] == "active"
+        taken = await client.post(f"/api/handoffs/{ticket}/claim", headers=auth(li))
+        assert taken.status == 409 and "张专员" in (await taken.json())["error"]
+        sent = await client.post(
+            f"/api/handoffs/{ticket}/messages",
+            json={"text": "您好，我是张专员"},
+            headers=auth(zhang),
+        )
+        assert sent.status == 202
+        note = await client.post(
+            f"/api/handoffs/{ticket}/notes", json={"text": "已核实"}, headers=auth(zhang)
+        )
+        assert note.status == 201
+        detail = await (await client.get(f"/api/handoffs/{ticket}", headers=auth(zhang))).json()
+        assert detail["status"] == "active" and detail["assignee"] == "zhang"
+        assert detail["transcript"] == [] and detail["notes"][0]["text"] == "已核实"
+        closed = await client.post(f"/api/handoffs/{ticket}/close", headers=auth(zhang))
+        assert (await closed.json())["status"] == "closed"
+        done = await (await client.get("/api/handoffs?status=closed", headers=auth(li))).json()
+        assert [t["id"] for t in done] == [ticket]
+
+    run(settings, scenario)
+    pending = HandoffService(settings.database_url).pending_messages()
+    assert (pending[0]["kind"], pending[0]["text"]) == ("message", "您好，我是张专员")
+    assert pending[1]["kind"] == "close"
+
+
+def test_pages_escape_and_send_security_headers(settings: Any, staff: Any) -> None:
+    async def scenario(client: TestClient) -> None:
+        response = await client.get("/console", allow_redirects=False)
+        assert response.status == 302 and response.headers["Location"] == "/console/login"
+        page = await client.get("/console/login")
+        assert page.status == 200
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert page.headers["X-Frame-Options"] == "DENY"
+        await login(client, "zhang")
+        console = await client.get("/console")
+        html = await console.text()
+        assert console.status == 200 and "张专员" in html and 'name="csrf-token"' in html
+        assert (await client.get("/console/staff")).status == 403
+        assert (await client.get("/static/console.js")).status == 200
+
+    StaffDirectory(settings.database_url).update(
+        StaffDirectory(settings.database_url).list()[2].id,  # zhang
+        StaffDirectory(settings.database_url).list()[0],  # boss
+        display_name="<b>张专员</b>",
+    )
+
+    async def escaped(client: TestClient) -> None:
+        await login(client, "zhang")
+        html = await (await client.get("/console")).text()
+        assert "<b>张专员</b>" not in html and "&lt;b&gt;张专员&lt;/b&gt;" in html
+
+    run(settings, scenario)
+    run(settings, escaped)
+
+
+def test_outbox_delivers_in_order_and_retries_while_rasa_is_down(settings: Any, staff: Any) -> None:
+    received: List[Dict[str, Any]] = []
+    up = {"value": False}
+
+    async def rasa_events(request: web.Request) -> web.Response:
+        if not up["value"]:
+            return web.json_response({"message": "restarting"}, status=503)
+        assert request.query["token"] == "secret-token"
+        assert request.query["output_channel"] == "latest"
+        assert request.query["execute_side_effects"] == "true"
+        received.append({"sender": request.match_info["sender"], "events": await request.json()})
+        return web.json_response({})
+
+    service = HandoffService(settings.database_url)
+    ticket = open_ticket(settings, sender="wx/用户 1")
+    zhang = StaffDirectory(settings.database_url)
+    from bot.db import session_scope
+    from bot.handoff.models import Staff
+
+    with session_scope(settings.database_url) as session:
+        member = session.query(Staff).filter_by(username="zhang").one()
+    service.claim(ticket, member)
+    service.queue_message(ticket, member, "第一条")
+    service.queue_message(ticket, member, "第二条")
+    service.close(ticket, member)
+
+    async def main() -> None:
+        fake = web.Application()
+        fake.router.add_post("/conversations/{sender}/tracker/events", rasa_events)
+        async with TestServer(fake) as server:
+            client = RasaClient(str(server.make_url("")), "secret-token")
+            outbox = Outbox(service, client)
+            assert await outbox.deliver_pending() == (0, 3)
+            assert service.pending_messages()[0]["attempts"] == 1
+            up["value"] = True
+            assert await outbox.deliver_pending() == (3, 0)
+            await client.close()
+
+    asyncio.run(main())
+    assert [r["sender"] for r in received] == ["wx/用户 1"] * 3
+    texts = [r["events"][0]["text"] for r in received]
+    assert texts[:2] == ["第一条", "第二条"]
+    assert received[0]["events"][0]["metadata"] == {"staff": "zhang", "staff_name": "张专员"}
+    assert [e["event"] for e in received[2]["events"]] == ["bot", "resume"]
+    assert (
+        received[2]["events"][0]["data"]["buttons"][0]["payload"] == '/rate_service{"rating": "5"}'
+    )
+    assert zhang is not None
