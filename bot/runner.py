@@ -69,6 +69,8 @@ def isolated(settings: Settings, work_dir: Path) -> Settings:
         rasa_port=free_port(),
         action_host="127.0.0.1",
         action_port=free_port(),
+        web_host="127.0.0.1",
+        web_port=free_port(),
         tracker_db=work_dir / "tracker.db",
         database_url=f"sqlite:///{work_dir / 'applications.db'}",
     )
@@ -92,6 +94,10 @@ class Stack:
             "ACTION_SERVER_URL": f"http://{s.action_host}:{s.action_port}/webhook",
             "TRACKER_DB": str(s.tracker_db),
             "DATABASE_URL": s.database_url,
+            # The web server talks to this Rasa (staff messages) and reads this var/.
+            "RASA_HOST": s.rasa_host,
+            "RASA_PORT": str(s.rasa_port),
+            "VAR_DIR": str(s.var_dir),
             "PYTHONPATH": str(s.root),
         }
         self.services = [
@@ -122,6 +128,12 @@ class Stack:
                 ],
                 f"{s.rasa_url}/status?token={self.token}",
             ),
+            Service(
+                "web",
+                [py, "-m", "bot.web"],
+                f"{s.web_url}/health",
+                extra_env={"WEB_HOST": s.web_host, "WEB_PORT": str(s.web_port)},
+            ),
         ]
 
     def start(self, timeout: float = 180.0) -> None:
@@ -134,13 +146,14 @@ class Stack:
             for host, port in (
                 (self.settings.rasa_host, self.settings.rasa_port),
                 (self.settings.action_host, self.settings.action_port),
+                (self.settings.web_host, self.settings.web_port),
             )
             if not port_is_free(host, port)
         ]
         if busy:
             # Otherwise the readiness check could be answered by whatever holds the port.
             raise RuntimeError(
-                f"端口已被占用：{', '.join(busy)}（可用 RASA_PORT / ACTION_PORT 更换）"
+                f"端口已被占用：{', '.join(busy)}（可用 RASA_PORT / ACTION_PORT / WEB_PORT 更换）"
             )
         # Migrations run once here, before any process uses the database.
         from bot.db.session import prepare_database
@@ -257,6 +270,8 @@ def run_forever(settings: Settings) -> None:
             f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"
             f"  Rasa HTTP API（需令牌，见 var/secrets/ 或 RASA_AUTH_TOKEN）：{settings.rasa_url}\n"
             f"  动作服务器（仅本机）：{settings.action_url}\n"
+            f"  专员工作台：{settings.web_url}/console"
+            "（账号：.venv/bin/python -m bot create-staff 用户名 --role admin --password-stdin）\n"
             "试一试：\n"
             f"  curl -s {settings.rasa_url}/webhooks/rest/webhook "
             "-H 'Content-Type: application/json' "
