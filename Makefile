@@ -16,7 +16,7 @@ export PYTHONWARNINGS := ignore
 # Everything whose change needs a new model.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data policies_kb bot/nlu bot/kb bot/text -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
 
-.PHONY: help setup run train lint format test unit validate conversations integration eval bench constraints clean
+.PHONY: help setup run train lint format test unit validate conversations integration browser eval bench constraints clean
 
 help:
 	@echo "make run    — set up, train if needed, start Rasa (5005), actions (5055)"
@@ -60,7 +60,11 @@ unit: $(STAMP)
 conversations: $(STAMP) $(MODEL)
 	$(PY) -m bot test-conversations
 
-integration: $(STAMP) $(MODEL)
+# Browser tests use Debian's chromium (no browser download): installed here when missing.
+browser: $(STAMP)
+	@scripts/ensure-chromium.sh
+
+integration: $(STAMP) $(MODEL) browser
 	$(PY) -m pytest -q tests/integration
 
 test: lint validate unit conversations integration
@@ -73,7 +77,9 @@ bench: $(STAMP) $(MODEL)
 
 # Re-pin every Python package after a change of requirements/requirements.txt.
 constraints: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | sed '/^talent-assistant/d' > requirements/constraints.txt
+	{ sed -n '1,2p' requirements/constraints.txt; \
+	  $(PY) -m pip freeze --exclude-editable | sed '/^talent-assistant/d'; } > requirements/constraints.new
+	mv requirements/constraints.new requirements/constraints.txt
 
 clean:
 	rm -rf models results .pytest_cache .ruff_cache

@@ -160,21 +160,28 @@ class Stack:
 
         self.database_was_new = prepare_database(self.settings.database_url)
         for service in self.services:
-            stdout = None
-            if self.log_dir is not None:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._launch(service)
+        self._wait_ready(self.services, timeout)
+
+    def _launch(self, service: Service) -> None:
+        stdout = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            if service.log is None or service.log.closed:
                 service.log = open(self.log_dir / f"{service.name}.log", "ab")
-                stdout = service.log
-            service.process = subprocess.Popen(
-                service.argv,
-                cwd=self.settings.root,
-                env={**self.env, **service.extra_env},
-                stdout=stdout,
-                stderr=subprocess.STDOUT if stdout else None,
-                start_new_session=True,
-            )
+            stdout = service.log
+        service.process = subprocess.Popen(
+            service.argv,
+            cwd=self.settings.root,
+            env={**self.env, **service.extra_env},
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout else None,
+            start_new_session=True,
+        )
+
+    def _wait_ready(self, services: List[Service], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for service in self.services:
+        for service in services:
             while not (http_ok(service.ready_url) and service.process.poll() is None):
                 if service.process is not None and service.process.poll() is not None:
                     self.stop()
@@ -185,6 +192,28 @@ class Stack:
                     self.stop()
                     raise TimeoutError(f"{service.name} 在 {timeout:.0f} 秒内未就绪")
                 time.sleep(0.5)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def stop_service(self, name: str) -> None:
+        """Stops one process (SIGTERM, then SIGKILL): what an operator's restart does."""
+        proc = self.service(name).process
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def start_service(self, name: str, timeout: float = 180.0) -> None:
+        service = self.service(name)
+        self._launch(service)
+        self._wait_ready([service], timeout)
 
     def stop(self) -> None:
         for service in reversed(self.services):

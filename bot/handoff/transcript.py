@@ -92,21 +92,22 @@ class TrackerEvents:
             except (OperationalError, ProgrammingError):
                 return 0  # no tracker store table yet: Rasa has never started
 
-    def user_messages_since(self, after_id: int, senders: Iterable[str]) -> List[Tuple[int, str]]:
-        """(event id, sender) of user messages newer than ``after_id`` in these conversations."""
+    def messages_since(self, after_id: int, senders: Iterable[str]) -> List[Tuple[int, str, str]]:
+        """(event id, sender, "user" or "bot") of messages newer than ``after_id`` in these
+        conversations."""
         wanted = list(senders)
         if not wanted:
             return []
         statement = (
-            select(EVENTS.c.id, EVENTS.c.sender_id)
+            select(EVENTS.c.id, EVENTS.c.sender_id, EVENTS.c.type_name)
             .where(
                 EVENTS.c.id > after_id,
-                EVENTS.c.type_name == "user",
+                EVENTS.c.type_name.in_(("user", "bot")),
                 EVENTS.c.sender_id.in_(wanted),
             )
             .order_by(EVENTS.c.id)
         )
-        return [(int(i), str(s)) for i, s in self._rows(statement)]
+        return [(int(i), str(s), str(t)) for i, s, t in self._rows(statement)]
 
     def _rows(self, statement: Any) -> List[Any]:
         with self._engine.connect() as connection:

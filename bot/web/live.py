@@ -59,10 +59,11 @@ class Changes:
         if self._last_event_id is None:
             self._last_event_id = self.events.latest_id()
         touched = []
-        for event_id, sender in self.events.user_messages_since(self._last_event_id, senders):
+        for event_id, sender, kind in self.events.messages_since(self._last_event_id, senders):
             self._last_event_id = max(self._last_event_id, event_id)
-            ticket_id = self.tickets.touch(sender)
-            if ticket_id is not None:
+            # A citizen's message moves the ticket up; any message updates its transcript.
+            ticket_id = self.tickets.touch(sender) if kind == "user" else senders.get(sender)
+            if ticket_id is not None and ticket_id not in touched:
                 touched.append(ticket_id)
         latest_closed = self.tickets.list("closed", limit=1)
         signature = (

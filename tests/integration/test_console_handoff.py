@@ -6,60 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from typing import Any, Dict, List
+from typing import Any
 
 import aiohttp
 import pytest
-import socketio
 
 from bot.handoff.staff import StaffDirectory
 from bot.runner import Stack
+from tests.integration.citizen import Citizen
 
 pytestmark = pytest.mark.integration
 PASSWORD = "integration password"
-
-
-class Citizen:
-    """A web-widget user: Rasa's socket.io channel with session persistence."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.session_id = uuid.uuid4().hex
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.received: List[Dict[str, Any]] = []
-        self.arrived = asyncio.Event()
-
-        @self.sio.on("bot_uttered")
-        async def on_bot(data: Dict[str, Any]) -> None:
-            data["_at"] = time.monotonic()
-            self.received.append(data)
-            self.arrived.set()
-
-    async def connect(self) -> None:
-        confirmed = asyncio.Event()
-        self.sio.on("session_confirm", lambda *_: confirmed.set())
-        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
-        await self.sio.emit("session_request", {"session_id": self.session_id})
-        await asyncio.wait_for(confirmed.wait(), 10)
-
-    async def say(self, text: str) -> None:
-        await self.sio.emit("user_uttered", {"message": text, "session_id": self.session_id})
-
-    async def wait_for(self, needle: str, timeout: float = 15) -> Dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for message in self.received:
-                if needle in (message.get("text") or ""):
-                    return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {needle!r} in {[m.get('text') for m in self.received]}")
-            self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
 
 
 @pytest.fixture(scope="module")
