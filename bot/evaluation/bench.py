@@ -26,6 +26,11 @@ import aiohttp
 import numpy as np
 
 from bot.config import Settings
+from bot.evaluation.bench_handoff import (
+    TARGET_DELIVERY_MEDIAN_S,
+    TARGET_QUEUE_MAX_S,
+    measure_handoff,
+)
 from bot.evaluation.bench_lookup import APPLICATIONS, TARGET_LOOKUP_MEDIAN_MS, measure_lookup
 from bot.evaluation.report import (
     TARGET_HEADERS,
@@ -308,6 +313,25 @@ def build_targets(result: Dict[str, Any]) -> List[Target]:
             median is not None and median < TARGET_LOOKUP_MEDIAN_MS and not lookup.get("errors"),
         )
     )
+    handoff = result.get("handoff") or {}
+    delivery = (handoff.get("delivery") or {}).get("median_s")
+    queue_max = (handoff.get("queue") or {}).get("max_s")
+    targets.append(
+        Target(
+            "专员消息送达网页用户（中位数）",
+            _secs(delivery) if delivery is None else f"{delivery * 1000:.0f} ms",
+            f"< {TARGET_DELIVERY_MEDIAN_S:.0f} s",
+            delivery is not None and delivery < TARGET_DELIVERY_MEDIAN_S,
+        )
+    )
+    targets.append(
+        Target(
+            "新用户消息出现在排队视图（最长）",
+            _secs(queue_max) if queue_max is None else f"{queue_max * 1000:.0f} ms",
+            f"≤ {TARGET_QUEUE_MAX_S:.0f} s",
+            queue_max is not None and queue_max <= TARGET_QUEUE_MAX_S,
+        )
+    )
     targets.append(
         Target(
             "启动到首次回复 start to first reply",
@@ -422,6 +446,10 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             print(f"状态查询：{APPLICATIONS} 条办件……", flush=True)
             result["lookup"] = measure_lookup(
                 settings.database_url, settings.action_url, settings.root, out_dir
+            )
+            print("人工转接：专员消息送达与排队实时更新……", flush=True)
+            result["handoff"] = measure_handoff(
+                settings.database_url, settings.rasa_url, settings.web_url
             )
             rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
             result["memory"] = {
