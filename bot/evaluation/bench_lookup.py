@@ -20,7 +20,11 @@ from typing import Any, Dict, List
 import numpy as np
 import yaml
 
-from bot.applications.importer import import_applications
+from bot.applications.importer import (
+    APPLICATION_COLUMNS_OPTIONAL,
+    APPLICATION_COLUMNS_REQUIRED,
+    import_applications,
+)
 from bot.db.models import APPLICATION_STATUSES
 from bot.db.session import session_scope
 
@@ -36,20 +40,7 @@ ITEMS = (
     ("张家港市", "人才贷", "张家港市人才服务示范服务窗口"),
     ("张家港市", "高层次人才子女入学", "张家港市教育局"),
 )
-HEADER = [
-    "application_no",
-    "applicant_name",
-    "phone",
-    "region",
-    "item",
-    "status",
-    "submitted_at",
-    "updated_at",
-    "department",
-    "missing_materials",
-    "expected_done_at",
-    "note",
-]
+HEADER = [*APPLICATION_COLUMNS_REQUIRED, *APPLICATION_COLUMNS_OPTIONAL]
 
 
 def number(i: int) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 from aiohttp import web
 
-from bot.handoff.models import TICKET_STATUSES, Staff
+from bot.handoff.models import TICKET_STATUSES
 from bot.handoff.staff import LoginLocked, StaffError, StaffView
 from bot.handoff.tickets import TicketConflict, TicketNotFound
 from bot.web.auth import SESSION_COOKIE, authenticate, csrf_token, json_error
@@ -255,10 +255,6 @@ async def update_staff(request: web.Request) -> web.Response:
     except StaffError as exc:
         raise json_error(400, str(exc)) from exc
     return _ok(updated.as_dict())
-
-
-def staff_view(staff: Staff) -> StaffView:
-    return StaffView.of(staff)
 
 
 # -- live updates ------------------------------------------------------------------------

@@ -135,30 +135,23 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return render(request, "login.html")
 
 
-async def console_page(request: web.Request) -> web.StreamResponse:
+async def _signed_in_page(request: web.Request, template: str, admin: bool = False) -> web.Response:
+    """A console page for the signed-in staff member, with the session's CSRF token."""
     staff = await _page_staff(request)
     if staff is None:
         raise web.HTTPFound("/console/login")
-    return render(
-        request,
-        "console.html",
-        staff=staff,
-        csrf=csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE]),
-    )
+    if admin and staff.role != "admin":
+        raise web.HTTPForbidden(text="只有管理员可以管理账号")
+    csrf = csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE])
+    return render(request, template, staff=staff, csrf=csrf)
+
+
+async def console_page(request: web.Request) -> web.StreamResponse:
+    return await _signed_in_page(request, "console.html")
 
 
 async def staff_page(request: web.Request) -> web.StreamResponse:
-    staff = await _page_staff(request)
-    if staff is None:
-        raise web.HTTPFound("/console/login")
-    if staff.role != "admin":
-        raise web.HTTPForbidden(text="只有管理员可以管理账号")
-    return render(
-        request,
-        "staff.html",
-        staff=staff,
-        csrf=csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE]),
-    )
+    return await _signed_in_page(request, "staff.html", admin=True)
 
 
 async def health(request: web.Request) -> web.Response:
