@@ -165,3 +165,21 @@ class StaffAudit(Base):
     action = Column(String(32), nullable=False)
     ticket_id = Column(Integer, ForeignKey("handoff_tickets.id"), nullable=True)
     detail = Column(Text, nullable=True)
+
+
+class AnswerFeedback(Base):
+    """有帮助 / 没帮助 on one of the bot's answers, from the web widget; one per answer and
+    session (a second click changes it)."""
+
+    __tablename__ = "answer_feedback"
+    __table_args__ = (
+        Index("uq_answer_feedback_session_answer", "session_id", "answer_digest", unique=True),
+    )
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(DateTime(timezone=False), nullable=False, index=True)
+    session_id = Column(String(SENDER_MAX), nullable=False)
+    # SHA-256 of the answer's text: the same answer in one session counts once.
+    answer_digest = Column(String(64), nullable=False)
+    answer = Column(Text, nullable=False)
+    helpful = Column(Boolean, nullable=False)

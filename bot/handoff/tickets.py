@@ -75,6 +75,7 @@ def ticket_dict(ticket: HandoffTicket) -> Dict[str, Any]:
         "created_at": _iso(ticket.created_at),
         "summary": ticket.summary,
         "assignee": ticket.assignee.username if ticket.assignee is not None else None,
+        "assignee_name": ticket.assignee.display_name if ticket.assignee is not None else None,
         "reason": ticket.reason,
         "updated_at": _iso(ticket.updated_at),
         "claimed_at": _iso(ticket.claimed_at),

@@ -17,6 +17,7 @@ from bot.web.keys import (
     CHANGES,
     CLOCK,
     EVENTS,
+    FEEDBACK,
     OUTBOX,
     SECRET,
     SECURE_COOKIES,
@@ -206,6 +207,13 @@ async def close(request: web.Request) -> web.Response:
 async def canned_replies(request: web.Request) -> web.Response:
     await authenticate(request)
     return _ok(request.app[CANNED])
+
+
+@routes.get("/api/feedback")
+async def feedback_summary(request: web.Request) -> web.Response:
+    """Admins: 有帮助 / 没帮助 totals and the answers most often found unhelpful."""
+    await authenticate(request, role="admin")
+    return _ok(await _sync(request.app[FEEDBACK].summary))
 
 
 # -- staff accounts (admins) ------------------------------------------------------------

@@ -19,18 +19,20 @@ from aiohttp import web
 
 from bot.config import ROOT, Settings, load_settings
 from bot.db.models import beijing_now
+from bot.handoff.feedback import FeedbackBox
 from bot.handoff.outbox import Outbox
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
 from bot.handoff.tickets import HandoffService
 from bot.handoff.transcript import TrackerEvents
-from bot.web import api
+from bot.web import api, chat_api
 from bot.web.auth import SESSION_COOKIE, csrf_token
 from bot.web.keys import (
     CANNED,
     CHANGES,
     CLOCK,
     EVENTS,
+    FEEDBACK,
     OUTBOX,
     RASA,
     SECRET,
@@ -180,11 +182,13 @@ def create_app(
     app[RASA] = RasaClient(settings.rasa_url, rasa_token or settings.rasa_token())
     app[OUTBOX] = Outbox(app[TICKETS], app[RASA])
     app[CHANGES] = Changes(app[TICKETS], app[EVENTS])
+    app[FEEDBACK] = FeedbackBox(settings.database_url, clock)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,  # everything a citizen or a colleague typed is escaped
     )
     app.add_routes(api.routes)
+    app.add_routes(chat_api.routes)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_get("/console", console_page)

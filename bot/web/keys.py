@@ -8,6 +8,7 @@ import jinja2
 from aiohttp import web
 
 from bot.config import Settings
+from bot.handoff.feedback import FeedbackBox
 from bot.handoff.outbox import Outbox
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
@@ -26,5 +27,6 @@ CANNED = web.AppKey("canned", List[Dict[str, str]])
 RASA = web.AppKey("rasa", RasaClient)
 OUTBOX = web.AppKey("outbox", Outbox)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+FEEDBACK = web.AppKey("feedback", FeedbackBox)
 
 CHANGES = web.AppKey("changes", Changes)

@@ -121,7 +121,7 @@ def test_migration_creates_tables_with_pragmas(db_url: str) -> None:
     }
     assert ("application_id", "occurred_at", "status") in uniques
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     # Running it again is a no-op.

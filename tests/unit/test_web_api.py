@@ -346,3 +346,90 @@ def test_outbox_delivers_in_order_and_retries_while_rasa_is_down(settings: Any, 
         received[2]["events"][0]["data"]["buttons"][0]["payload"] == '/rate_service{"rating": "5"}'
     )
     assert zhang is not None
+
+
+def write_tracker_events(path: Path, sender: str, events: List[Dict[str, Any]]) -> None:
+    """A tracker store as Rasa's SQLTrackerStore writes it (table events)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255),"
+            " type_name VARCHAR(255), timestamp FLOAT, intent_name VARCHAR(255),"
+            " action_name VARCHAR(255), data TEXT)"
+        )
+        for event in events:
+            db.execute(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, ?, ?, ?)",
+                (sender, event["event"], event["timestamp"], json.dumps(event)),
+            )
+
+
+def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
+    session = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    write_tracker_events(
+        settings.tracker_db,
+        session,
+        [
+            {"event": "user", "timestamp": 1.0, "text": "<b>转人工</b>"},
+            {"event": "action", "timestamp": 1.1, "name": "action_handoff"},
+            {
+                "event": "bot",
+                "timestamp": 1.2,
+                "text": "已为您转接",
+                "data": {"buttons": [{"title": "取消人工", "payload": "/cancel"}]},
+            },
+            {"event": "bot", "timestamp": 2.0, "text": "您好", "metadata": {"staff": "zhang"}},
+        ],
+    )
+    ticket = open_ticket(settings, sender=session)
+
+    async def scenario(client: TestClient) -> None:
+        history = await (await client.get(f"/api/chat/history?session_id={session}")).json()
+        assert [m["role"] for m in history["messages"]] == ["user", "bot", "staff"]
+        assert history["messages"][0]["text"] == "<b>转人工</b>"
+        state = await (await client.get(f"/api/chat/state?session_id={session}")).json()
+        assert state == {"handoff": "waiting", "specialist": None}
+        token = await login(client, "zhang")
+        await client.post(f"/api/handoffs/{ticket}/claim", headers=auth(token))
+        state = await (await client.get(f"/api/chat/state?session_id={session}")).json()
+        assert state == {"handoff": "active", "specialist": "张**"}
+        other = await (await client.get("/api/chat/state?session_id=" + "f" * 32)).json()
+        assert other == {"handoff": "none", "specialist": None}
+        for bad in ("", "short", "x" * 65, "a' OR 1=1 --aaaaaaaaaaa", "%00" * 20):
+            response = await client.get(f"/api/chat/history?session_id={bad}")
+            assert response.status == 400, bad
+
+    run(settings, scenario)
+
+
+def test_widget_feedback_is_recorded_and_shown_to_admins(settings: Any, staff: Any) -> None:
+    session = "0123456789abcdef0123456789abcdef"
+
+    async def scenario(client: TestClient) -> None:
+        answer = "张家港“人才贷”的标准和金额：单笔最高可达3000万元。"
+        for helpful in (True, False):  # a second click changes the verdict
+            response = await client.post(
+                "/api/chat/feedback",
+                json={"session_id": session, "answer": answer, "helpful": helpful},
+            )
+            assert response.status == 200
+        other = "f" * 32
+        await client.post(
+            "/api/chat/feedback", json={"session_id": other, "answer": answer, "helpful": False}
+        )
+        for bad in (
+            {"session_id": "x", "answer": answer, "helpful": True},
+            {"session_id": session, "answer": "", "helpful": True},
+            {"session_id": session, "answer": answer, "helpful": "yes"},
+            {"session_id": session, "answer": "长" * 4001, "helpful": True},
+            [],
+        ):
+            assert (await client.post("/api/chat/feedback", json=bad)).status == 400
+        specialist, admin = await login(client, "zhang"), await login(client, "boss")
+        assert (await client.get("/api/feedback", headers=auth(specialist))).status == 403
+        summary = await (await client.get("/api/feedback", headers=auth(admin))).json()
+        assert summary["helpful"] == 0 and summary["unhelpful"] == 2
+        assert summary["most_unhelpful"] == [{"answer": answer, "count": 2}]
+
+    run(settings, scenario)
