@@ -4,12 +4,13 @@ server."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
 import aiohttp
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
+TIMEOUT_SECONDS = 10.0
 
 
 class RasaUnavailable(Exception):
@@ -17,14 +18,15 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = TIMEOUT_SECONDS) -> None:
         self._base = base_url.rstrip("/")
         self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: Optional[aiohttp.ClientSession] = None
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
     async def append_events(self, sender_id: str, events: List[Dict[str, Any]]) -> None:
@@ -43,7 +45,7 @@ class RasaClient:
                 if response.status != 200:
                     body = (await response.text())[:200]
                     raise RasaUnavailable(f"HTTP {response.status}: {body}")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:

@@ -433,3 +433,27 @@ def test_widget_feedback_is_recorded_and_shown_to_admins(settings: Any, staff: A
         assert summary["most_unhelpful"] == [{"answer": answer, "count": 2}]
 
     run(settings, scenario)
+
+
+def test_rasa_client_reports_a_hanging_or_absent_rasa_as_unavailable() -> None:
+    from bot.handoff.rasa_client import RasaUnavailable
+    from bot.runner import free_port
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({})
+
+    async def main() -> None:
+        fake = web.Application()
+        fake.router.add_post("/conversations/{sender}/tracker/events", slow)
+        async with TestServer(fake) as server:
+            client = RasaClient(str(server.make_url("")), "t", timeout=0.2)
+            with pytest.raises(RasaUnavailable):
+                await client.append_events("s", [{"event": "bot", "text": "x"}])
+            await client.close()
+        nobody = RasaClient(f"http://127.0.0.1:{free_port()}", "t", timeout=1)
+        with pytest.raises(RasaUnavailable):
+            await nobody.append_events("s", [])
+        await nobody.close()
+
+    asyncio.run(main())
