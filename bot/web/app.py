@@ -25,7 +25,7 @@ from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
 from bot.handoff.tickets import HandoffService
 from bot.handoff.transcript import TrackerEvents
-from bot.web import api, chat_api
+from bot.web import api, chat_api, socket_proxy
 from bot.web.auth import SESSION_COOKIE, csrf_token
 from bot.web.keys import (
     CANNED,
@@ -191,6 +191,7 @@ def create_app(
     app.add_routes(chat_api.routes)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
+    app.router.add_route("*", socket_proxy.PATH, socket_proxy.relay)
     app.router.add_get("/console", console_page)
     app.router.add_get("/console/login", login_page)
     app.router.add_get("/console/staff", staff_page)

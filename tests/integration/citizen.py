@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import socketio
 
@@ -13,8 +13,11 @@ import socketio
 class Citizen:
     """A web-widget user: Rasa's socket.io channel with session persistence."""
 
-    def __init__(self, url: str, session_id: str = "") -> None:
+    def __init__(
+        self, url: str, session_id: str = "", transports: Optional[List[str]] = None
+    ) -> None:
         self.url = url
+        self.transports = transports or ["websocket"]
         # The same session id after a reconnect continues the same conversation.
         self.session_id = session_id or uuid.uuid4().hex
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -30,7 +33,7 @@ class Citizen:
     async def connect(self) -> None:
         confirmed = asyncio.Event()
         self.sio.on("session_confirm", lambda *_: confirmed.set())
-        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
+        await self.sio.connect(self.url, socketio_path="/socket.io", transports=self.transports)
         await self.sio.emit("session_request", {"session_id": self.session_id})
         await asyncio.wait_for(confirmed.wait(), 10)
 

@@ -95,3 +95,30 @@ def test_specialist_answers_on_the_citizens_socket(stack: Stack, specialist: str
         await citizen.sio.disconnect()
 
     asyncio.run(scenario())
+
+
+def test_socketio_through_the_web_server(stack: Stack) -> None:
+    """A page served by the web server reaches Rasa's socket.io on its own origin, over the
+    websocket and over long-polling (Rasa 3.6 refuses other origins)."""
+
+    async def scenario() -> None:
+        for transport in ("websocket", "polling"):
+            citizen = Citizen(stack.settings.web_url, transports=[transport])
+            await citizen.connect()
+            await citizen.say("张家港人才贷最多能贷多少")
+            await citizen.wait_for("3000万元")
+            await citizen.sio.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_polling_handshake_from_a_page_of_the_web_server(stack: Stack) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{stack.settings.web_url}/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": stack.settings.web_url},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert '"sid"' in response.read().decode("utf-8")
