@@ -16,7 +16,7 @@ export PYTHONWARNINGS := ignore
 # Everything whose change needs a new model.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data policies_kb bot/nlu bot/kb bot/text -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
 
-.PHONY: help setup run train lint format test unit validate conversations integration browser eval bench constraints clean
+.PHONY: help setup run train lint format test unit validate conversations integration browser widget eval bench constraints clean
 
 help:
 	@echo "make run    — set up, train if needed, start Rasa (5005), actions (5055)"
@@ -39,7 +39,7 @@ $(MODEL): $(TRAIN_INPUTS) | $(STAMP)
 train: $(STAMP)
 	$(PY) -m bot train
 
-run: $(STAMP) $(MODEL)
+run: $(STAMP) $(MODEL) $(WIDGET)
 	$(PY) -m bot run
 
 lint: $(STAMP)
@@ -60,11 +60,20 @@ unit: $(STAMP)
 conversations: $(STAMP) $(MODEL)
 	$(PY) -m bot test-conversations
 
+# The web widget (web/widget, npm lockfile) is built into the web server's static files.
+WIDGET := bot/web/static/widget/chat.js
+WIDGET_INPUTS := web/widget/package.json web/widget/package-lock.json web/widget/vite.config.js $(wildcard web/widget/src/*)
+
+$(WIDGET): $(WIDGET_INPUTS)
+	cd web/widget && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+widget: $(WIDGET)
+
 # Browser tests use Debian's chromium (no browser download): installed here when missing.
 browser: $(STAMP)
 	@scripts/ensure-chromium.sh
 
-integration: $(STAMP) $(MODEL) browser
+integration: $(STAMP) $(MODEL) $(WIDGET) browser
 	$(PY) -m pytest -q tests/integration
 
 test: lint validate unit conversations integration

@@ -1,17 +1,20 @@
 #!/bin/sh
-# Browser tests drive Debian's chromium with Playwright (no browser is downloaded).
-# Installs it with apt when missing and we are root; otherwise says how.
+# Browser tests drive Debian's chromium with Playwright (no browser is downloaded), and the
+# pages are Chinese: Debian's Noto CJK fonts render them (screenshots are read by people).
+# Installs what is missing with apt when we are root; otherwise says how.
 set -e
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-if [ -x "$CHROMIUM" ]; then
-  exit 0
-fi
+missing=""
+[ -x "$CHROMIUM" ] || missing="chromium"
+[ -d /usr/share/fonts/opentype/noto ] || missing="$missing fonts-noto-cjk"
+[ -z "$missing" ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing Debian's chromium for the browser tests..."
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
-    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }
+  echo "Installing Debian packages for the browser tests:$missing"
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null; }
   exit 0
 fi
-echo "Chromium not found at $CHROMIUM. Install Debian's package: sudo apt-get install chromium" >&2
-echo "(or set CHROMIUM to the path of a Chromium binary)." >&2
+echo "Missing Debian packages for the browser tests:$missing (sudo apt-get install$missing)." >&2
+echo "Set CHROMIUM to use another Chromium binary." >&2
 exit 1

@@ -56,6 +56,13 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+# The chat page is framed by cities' websites and its UI library sets inline styles.
+CHAT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: https:; connect-src 'self' ws: wss:; frame-ancestors *; "
+    "base-uri 'none'; form-action 'self'"
+)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -105,7 +112,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response = await handler(request)
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path != "/chat":  # the widget's frame; every other page refuses framing
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
@@ -128,7 +136,16 @@ async def _page_staff(request: web.Request) -> Optional[Any]:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/console")
+    """A plain city talent-service page with the widget (the demo of the embedding)."""
+    return render(request, "demo.html")
+
+
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    """The widget's chat: full page on phones and in WeChat's browser, or in the launcher's
+    frame (which is why this page alone may be framed)."""
+    response = render(request, "chat.html")
+    response.headers["Content-Security-Policy"] = CHAT_CSP
+    return response
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -191,6 +208,7 @@ def create_app(
     app.add_routes(chat_api.routes)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
+    app.router.add_get("/chat", chat_page)
     app.router.add_route("*", socket_proxy.PATH, socket_proxy.relay)
     app.router.add_get("/console", console_page)
     app.router.add_get("/console/login", login_page)

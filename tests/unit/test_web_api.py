@@ -457,3 +457,19 @@ def test_rasa_client_reports_a_hanging_or_absent_rasa_as_unavailable() -> None:
         await nobody.close()
 
     asyncio.run(main())
+
+
+def test_demo_and_chat_pages(settings: Any) -> None:
+    async def scenario(client: TestClient) -> None:
+        demo = await client.get("/")
+        html = await demo.text()
+        assert demo.status == 200 and "/static/widget/loader.js" in html
+        assert demo.headers["X-Frame-Options"] == "DENY"
+        chat = await client.get("/chat")
+        assert chat.status == 200 and "/static/widget/chat.js" in await chat.text()
+        # Cities' websites frame the chat; every other page refuses framing.
+        assert "X-Frame-Options" not in chat.headers
+        assert "frame-ancestors *" in chat.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in chat.headers["Content-Security-Policy"]
+
+    run(settings, scenario)
