@@ -64,8 +64,11 @@ conversations: $(STAMP) $(MODEL)
 WIDGET := bot/web/static/widget/chat.js
 WIDGET_INPUTS := web/widget/package.json web/widget/package-lock.json web/widget/vite.config.js $(wildcard web/widget/src/*)
 
+# `npm install --no-save` installs exactly the locked versions. (`npm ci` refuses this lockfile:
+# with the machines' npm settings the lock does not list the other platforms' optional rollup
+# binaries, which `npm ci` wants to see.)
 $(WIDGET): $(WIDGET_INPUTS)
-	cd web/widget && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+	cd web/widget && npm install --no-save --no-audit --no-fund --loglevel=error && npm run build --silent
 
 widget: $(WIDGET)
 
