@@ -85,12 +85,8 @@ class TrackerEvents:
         return lines
 
     def latest_id(self) -> int:
-        statement = select(EVENTS.c.id).order_by(EVENTS.c.id.desc()).limit(1)
-        with self._engine.connect() as connection:
-            try:
-                return int(connection.execute(statement).scalar() or 0)
-            except (OperationalError, ProgrammingError):
-                return 0  # no tracker store table yet: Rasa has never started
+        rows = self._rows(select(EVENTS.c.id).order_by(EVENTS.c.id.desc()).limit(1))
+        return int(rows[0][0]) if rows else 0
 
     def messages_since(self, after_id: int, senders: Iterable[str]) -> List[Tuple[int, str, str]]:
         """(event id, sender, "user" or "bot") of messages newer than ``after_id`` in these

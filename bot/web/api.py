@@ -54,7 +54,7 @@ def text_field(body: Dict[str, Any], name: str, required: bool = True) -> Option
     return value
 
 
-def _ok(data: Any, status: int = 200) -> web.Response:
+def json_ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
@@ -91,7 +91,7 @@ async def login(request: web.Request) -> web.Response:
     if result is None:
         raise json_error(401, "用户名或密码错误")
     token, staff = result
-    response = _ok({"token": token, "username": staff.username, "role": staff.role})
+    response = json_ok({"token": token, "username": staff.username, "role": staff.role})
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -108,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     await authenticate(request)
     await _sync(request.app[STAFF].logout, request["token"])
-    response = _ok({"ok": True})
+    response = json_ok({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -116,7 +116,7 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     staff = await authenticate(request)
-    return _ok(
+    return json_ok(
         {
             "username": staff.username,
             "display_name": staff.display_name,
@@ -136,7 +136,7 @@ async def list_handoffs(request: web.Request) -> web.Response:
     if status is not None and status not in TICKET_STATUSES:
         raise json_error(400, "status 须为 waiting、active 或 closed")
     query = (request.query.get("q") or "").strip()[:100] or None
-    return _ok(await _sync(request.app[TICKETS].list, status, query))
+    return json_ok(await _sync(request.app[TICKETS].list, status, query))
 
 
 @routes.get(r"/api/handoffs/{id:\d{1,9}}")
@@ -147,7 +147,7 @@ async def get_handoff(request: web.Request) -> web.Response:
     except TicketNotFound as exc:
         raise json_error(404, str(exc)) from exc
     ticket["transcript"] = await _sync(request.app[EVENTS].transcript, ticket["sender_id"])
-    return _ok(ticket)
+    return json_ok(ticket)
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/claim")
@@ -158,7 +158,7 @@ async def claim(request: web.Request) -> web.Response:
     except (TicketNotFound, TicketConflict) as exc:
         raise _ticket_errors(exc) from exc
     await request.app[CHANGES].poke()
-    return _ok(ticket)
+    return json_ok(ticket)
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/messages")
@@ -175,7 +175,7 @@ async def post_message(request: web.Request) -> web.Response:
     request.app[OUTBOX].wakeup.set()
     await request.app[CHANGES].poke()
     # 202: written to the outbox; delivered to the citizen's channel right after.
-    return _ok({"id": message_id, "status": "queued"}, status=202)
+    return json_ok({"id": message_id, "status": "queued"}, status=202)
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/notes")
@@ -188,7 +188,7 @@ async def post_note(request: web.Request) -> web.Response:
         )
     except (TicketNotFound, ValueError) as exc:
         raise _ticket_errors(exc) from exc
-    return _ok(note, status=201)
+    return json_ok(note, status=201)
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/close")
@@ -200,20 +200,20 @@ async def close(request: web.Request) -> web.Response:
         raise _ticket_errors(exc) from exc
     request.app[OUTBOX].wakeup.set()
     await request.app[CHANGES].poke()
-    return _ok(ticket)
+    return json_ok(ticket)
 
 
 @routes.get("/api/canned-replies")
 async def canned_replies(request: web.Request) -> web.Response:
     await authenticate(request)
-    return _ok(request.app[CANNED])
+    return json_ok(request.app[CANNED])
 
 
 @routes.get("/api/feedback")
 async def feedback_summary(request: web.Request) -> web.Response:
     """Admins: 有帮助 / 没帮助 totals and the answers most often found unhelpful."""
     await authenticate(request, role="admin")
-    return _ok(await _sync(request.app[FEEDBACK].summary))
+    return json_ok(await _sync(request.app[FEEDBACK].summary))
 
 
 # -- staff accounts (admins) ------------------------------------------------------------
@@ -222,7 +222,7 @@ async def feedback_summary(request: web.Request) -> web.Response:
 @routes.get("/api/staff")
 async def list_staff(request: web.Request) -> web.Response:
     await authenticate(request, role="admin")
-    return _ok([s.as_dict() for s in await _sync(request.app[STAFF].list)])
+    return json_ok([s.as_dict() for s in await _sync(request.app[STAFF].list)])
 
 
 @routes.post("/api/staff")
@@ -240,7 +240,7 @@ async def create_staff(request: web.Request) -> web.Response:
         )
     except StaffError as exc:
         raise json_error(400, str(exc)) from exc
-    return _ok(created.as_dict(), status=201)
+    return json_ok(created.as_dict(), status=201)
 
 
 @routes.patch(r"/api/staff/{id:\d{1,9}}")
@@ -262,7 +262,7 @@ async def update_staff(request: web.Request) -> web.Response:
         )
     except StaffError as exc:
         raise json_error(400, str(exc)) from exc
-    return _ok(updated.as_dict())
+    return json_ok(updated.as_dict())
 
 
 # -- live updates ------------------------------------------------------------------------

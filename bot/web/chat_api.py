@@ -8,11 +8,11 @@ socket.io channel uses as the conversation id, so knowing it already means holdi
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 from aiohttp import web
 
+from bot.web.api import json_ok, read_json
 from bot.web.auth import json_error
 from bot.web.keys import EVENTS, FEEDBACK, TICKETS
 
@@ -29,16 +29,12 @@ def _session_id(request: web.Request) -> str:
     return value
 
 
-def _ok(data: object) -> web.Response:
-    return web.json_response(data, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
 @routes.get("/api/chat/history")
 async def history(request: web.Request) -> web.Response:
     """The latest messages of the session, oldest first, as the widget shows them."""
     session_id = _session_id(request)
     lines = await asyncio.to_thread(request.app[EVENTS].transcript, session_id, HISTORY_LIMIT)
-    return _ok({"messages": lines})
+    return json_ok({"messages": lines})
 
 
 @routes.get("/api/chat/state")
@@ -47,23 +43,16 @@ async def state(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     ticket = await asyncio.to_thread(request.app[TICKETS].open_ticket_for, session_id)
     if ticket is None:
-        return _ok({"handoff": "none", "specialist": None})
+        return json_ok({"handoff": "none", "specialist": None})
     name = ticket.get("assignee_name") if ticket["status"] == "active" else None
     # Citizens see the specialist's family name only, as counters do: 王**.
-    return _ok({"handoff": ticket["status"], "specialist": f"{name[0]}**" if name else None})
+    return json_ok({"handoff": ticket["status"], "specialist": f"{name[0]}**" if name else None})
 
 
 @routes.post("/api/chat/feedback")
 async def feedback(request: web.Request) -> web.Response:
     """``{"session_id", "answer": the bot's text, "helpful": true|false}`` from the widget."""
-    if request.content_type != "application/json":
-        raise json_error(415, "请求体须为 JSON")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise json_error(400, "请求体不是有效的 JSON") from exc
-    if not isinstance(body, dict):
-        raise json_error(400, "请求体须为 JSON 对象")
+    body = await read_json(request)
     session_id, answer, helpful = body.get("session_id"), body.get("answer"), body.get("helpful")
     if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
         raise json_error(400, "session_id 无效")
@@ -72,4 +61,4 @@ async def feedback(request: web.Request) -> web.Response:
     if not isinstance(helpful, bool):
         raise json_error(400, "helpful 须为 true 或 false")
     await asyncio.to_thread(request.app[FEEDBACK].record, session_id, answer, helpful)
-    return _ok({"ok": True})
+    return json_ok({"ok": True})
