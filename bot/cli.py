@@ -151,6 +151,51 @@ def _create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wechat_menu(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from bot.wechat.menu import MENU_FILE, MenuError, describe, load_menu
+
+    try:
+        menu, _ = load_menu(Path(args.file) if args.file else MENU_FILE)
+    except MenuError as exc:
+        print(f"菜单文件有误：{exc}", file=sys.stderr)
+        return 1
+    print("\n".join(describe(menu)))
+    if args.dry_run:
+        print("菜单文件校验通过（--dry-run：未提交给微信）。")
+        return 0
+    return asyncio.run(_create_menu(menu))
+
+
+async def _create_menu(menu: dict) -> int:
+    from bot.wechat.api import WeChatAPI, WeChatAPIError
+    from bot.wechat.settings import WeChatConfigError, WeChatSettings
+    from bot.wechat.store import WeChatStore
+
+    try:
+        settings = WeChatSettings.from_env()
+    except WeChatConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not settings.can_push:
+        print("请先设置 WECHAT_APPID 与 WECHAT_SECRET（见 docs/wechat.md）", file=sys.stderr)
+        return 1
+    if _upgrade() is None:  # the access token is shared through the database
+        return 1
+    api = WeChatAPI(settings, WeChatStore())
+    try:
+        await api.create_menu(menu)
+    except WeChatAPIError as exc:
+        print(f"微信拒绝了菜单：{exc.errcode} {exc.errmsg}", file=sys.stderr)
+        return 1
+    finally:
+        await api.close()
+    print("自定义菜单已创建，约 5 分钟内在微信中生效（重新关注可立即看到）。")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="人才服务助手命令行")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
     staff.add_argument("--display-name", help="控制台中显示的姓名，默认同用户名")
     staff.set_defaults(func=_create_staff)
+
+    menu = sub.add_parser("wechat-menu", help="按 config/wechat_menu.yml 创建公众号自定义菜单")
+    menu.add_argument("--file", help="菜单文件，默认 config/wechat_menu.yml")
+    menu.add_argument("--dry-run", action="store_true", help="只校验菜单文件，不提交给微信")
+    menu.set_defaults(func=_wechat_menu)
     return parser
 
 

@@ -79,7 +79,14 @@ def isolated(settings: Settings, work_dir: Path) -> Settings:
 class Stack:
     """The Rasa server and the action server of one deployment."""
 
-    def __init__(self, settings: Settings, log_dir: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_dir: Optional[Path] = None,
+        action_url: Optional[str] = None,
+    ) -> None:
+        """``action_url``: where Rasa calls the actions, if not straight at the action
+        server (tests put a proxy in between)."""
         self.settings = settings
         self.database_was_new = False
         self.log_dir = log_dir
@@ -91,7 +98,7 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "RASA_AUTH_TOKEN": self.token,
-            "ACTION_SERVER_URL": f"http://{s.action_host}:{s.action_port}/webhook",
+            "ACTION_SERVER_URL": action_url or f"http://{s.action_host}:{s.action_port}/webhook",
             "TRACKER_DB": str(s.tracker_db),
             "DATABASE_URL": s.database_url,
             # The web server talks to this Rasa (staff messages) and reads this var/.

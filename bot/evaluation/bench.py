@@ -32,6 +32,7 @@ from bot.evaluation.bench_handoff import (
     measure_handoff,
 )
 from bot.evaluation.bench_lookup import APPLICATIONS, TARGET_LOOKUP_MEDIAN_MS, measure_lookup
+from bot.evaluation.bench_wechat import measure_wechat
 from bot.evaluation.report import (
     TARGET_HEADERS,
     Target,
@@ -42,7 +43,9 @@ from bot.evaluation.report import (
     reply_text,
     start_stack,
 )
+from bot.evaluation.slow_actions import SlowActionProxy
 from bot.runner import Stack, rest_message
+from bot.wechat.fake import FakeWeChat
 
 LEVELS = (1, 8, 32)
 WARMUP_REQUESTS = 20
@@ -332,6 +335,27 @@ def build_targets(result: Dict[str, Any]) -> List[Target]:
             queue_max is not None and queue_max <= TARGET_QUEUE_MAX_S,
         )
     )
+    wechat = result.get("wechat") or {}
+    if wechat:
+        on_time, total = wechat["answered_within_5s"], wechat["messages"]
+        targets.append(
+            Target(
+                f"微信消息 5 秒内应答（其中 {wechat['slowed']} 条动作人为放慢）",
+                f"{on_time}/{total}，最长 {wechat['max_s']:.2f} s，"
+                f"API 补发 {wechat['pushed_arrived']}/{wechat['pushed']}",
+                "100%",
+                on_time == total and wechat["pushed_arrived"] == wechat["pushed"],
+            )
+        )
+        twice = wechat["processed_twice"] + wechat["never_processed"]
+        targets.append(
+            Target(
+                "微信消息重复处理 / 漏处理",
+                f"{wechat['processed_twice']} / {wechat['never_processed']}",
+                "0 / 0",
+                twice == 0,
+            )
+        )
     targets.append(
         Target(
             "启动到首次回复 start to first reply",
@@ -425,8 +449,20 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             "training": measure_training(settings, out_dir / "train.log"),
         }
 
+        # WeChat's side is the local fake; a proxy slows chosen conversations' actions.
+        wechat = FakeWeChat("wxbench", "bench-secret", "bench-token")
+        wechat.start()
+        os.environ.update(
+            WECHAT_TOKEN="bench-token",
+            WECHAT_APPID="wxbench",
+            WECHAT_SECRET="bench-secret",
+            WECHAT_AES_KEY="",
+            WECHAT_API_BASE=wechat.url,
+        )
+        proxy = SlowActionProxy("")  # its upstream is the action server, once it has a port
+        proxy.start()
         print("启动 Rasa 与动作服务器……", flush=True)
-        stack, started = start_stack(settings, out_dir)
+        stack, started = start_stack(settings, out_dir, action_proxy=proxy)
         settings = stack.settings
         run_id = uuid.uuid4().hex[:8]
         try:
@@ -451,6 +487,8 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             result["handoff"] = measure_handoff(
                 settings.database_url, settings.rasa_url, settings.web_url
             )
+            print("微信渠道：200 条消息，其中 20 条动作放慢到 5 秒以上……", flush=True)
+            result["wechat"] = measure_wechat(wechat, settings.rasa_url, stack.token)
             rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
             result["memory"] = {
                 "rasa_rss_mb": rss_mb(rasa_pid) if rasa_pid else None,
@@ -460,6 +498,8 @@ def run_benchmark(settings: Settings, duration: float) -> int:
                 raise RuntimeError("基准测试过程中 Rasa 或动作服务器退出，结果无效")
         finally:
             stack.stop()
+            proxy.stop()
+            wechat.stop()
 
         targets = build_targets(result)
         result["targets"] = [t.as_dict() for t in targets]

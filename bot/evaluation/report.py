@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import yaml
 
 from bot.config import Settings
+from bot.evaluation.slow_actions import SlowActionProxy
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import PolicyEntry
 from bot.runner import Stack, isolated, rest_message
@@ -203,12 +204,19 @@ def process_tree(pid: int) -> List[int]:
     return tree
 
 
-def start_stack(settings: Settings, work_dir: Path) -> Tuple[Stack, float]:
+def start_stack(
+    settings: Settings, work_dir: Path, action_proxy: Optional[SlowActionProxy] = None
+) -> Tuple[Stack, float]:
     """Starts a stack of our own on free ports with an empty tracker store (so a running
-    ``make run`` is neither disturbed nor measured) and returns it with its start time."""
+    ``make run`` is neither disturbed nor measured) and returns it with its start time.
+    With ``action_proxy`` (started), Rasa calls the action server through it."""
     own = isolated(settings, work_dir)
     fresh_tracker_db(own.tracker_db)
-    stack = Stack(own, log_dir=work_dir / "logs")
+    action_url = None
+    if action_proxy is not None:
+        action_proxy.upstream = f"http://127.0.0.1:{own.action_port}/webhook"
+        action_url = action_proxy.url
+    stack = Stack(own, log_dir=work_dir / "logs", action_url=action_url)
     started = time.monotonic()
     stack.start()
     return stack, started

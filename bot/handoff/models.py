@@ -102,6 +102,8 @@ class HandoffTicket(Base):
     closed_by = Column(String(8), nullable=True)
     rating = Column(Integer, nullable=True)
     rated_at = Column(DateTime(timezone=False), nullable=True)
+    # The last staff message the citizen's channel refused (e.g. WeChat's 48-hour window).
+    delivery_error = Column(String(255), nullable=True)
 
     assignee = relationship("Staff")
     notes = relationship(

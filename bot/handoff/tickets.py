@@ -83,6 +83,7 @@ def ticket_dict(ticket: HandoffTicket) -> Dict[str, Any]:
         "closed_by": ticket.closed_by,
         "out_of_hours": ticket.out_of_hours,
         "rating": ticket.rating,
+        "delivery_error": ticket.delivery_error,
         "context": json.loads(ticket.context or "{}"),
     }
 
@@ -193,6 +194,17 @@ class HandoffService:
             ticket = self._open_for(session, sender_id[:SENDER_MAX])
             if ticket is None:
                 return None
+            ticket.updated_at = self._clock()
+            return int(ticket.id)
+
+    def record_delivery(self, sender_id: str, error: Optional[str]) -> Optional[int]:
+        """The citizen's channel refused a staff message (``error``, shown on the ticket in
+        the console), or delivered one again (None clears it)."""
+        with session_scope(self._url) as session:
+            ticket = self._open_for(session, sender_id[:SENDER_MAX])
+            if ticket is None or ticket.delivery_error == (error[:255] if error else None):
+                return None if ticket is None else int(ticket.id)
+            ticket.delivery_error = error[:255] if error else None
             ticket.updated_at = self._clock()
             return int(ticket.id)
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from bot.db.models import Base
 from bot.db.session import database_url, make_engine
 from bot.handoff import models as _handoff_models  # noqa: F401  (tables in the metadata)
+from bot.wechat import models as _wechat_models  # noqa: F401
 
 config = context.config
 

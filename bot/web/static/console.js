@@ -29,6 +29,7 @@ async function loadQueue() {
     top.append(el("strong", `#${t.id}`), el("span", CHANNELS[t.channel] || t.channel, "tag"),
       el("span", REASONS[t.reason] || t.reason, "tag " + t.reason));
     if (t.out_of_hours) top.append(el("span", "非工作时间", "tag"));
+    if (t.delivery_error) top.append(el("span", "消息未送达", "tag undelivered"));
     const meta = el("div", null, "row meta");
     if (t.status === "waiting") meta.append(el("span", `已等待 ${waited(t.created_at)}`, "wait"));
     else if (t.status === "active") meta.append(el("span", `专员：${t.assignee || ""}`));
@@ -70,6 +71,9 @@ async function loadTicket() {
     if (v === undefined || v === null || v === "") continue;
     context.append(el("dt", k), el("dd", String(v)));
   }
+  const undelivered = document.getElementById("delivery-error");
+  undelivered.hidden = !t.delivery_error;
+  undelivered.textContent = t.delivery_error ? `最近一条消息未送达：${t.delivery_error}` : "";
   const mine = t.status === "active" && (t.assignee === state.me.username || state.me.role === "admin");
   document.getElementById("claim").hidden = t.status !== "waiting";
   document.getElementById("close").hidden = !mine;
