@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL := models/talent-assistant.tar.gz
+# The web widget (web/widget, npm lockfile) is built into the web server's static files
+# (defined up here: `run` below needs it as a prerequisite).
+WIDGET := bot/web/static/widget/chat.js
+WIDGET_INPUTS := web/widget/package.json web/widget/package-lock.json web/widget/vite.config.js $(wildcard web/widget/src/*)
 # Rasa's telemetry stays off everywhere: a government deployment sends nothing to third parties.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -16,12 +20,14 @@ export PYTHONWARNINGS := ignore
 # Everything whose change needs a new model.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data policies_kb bot/nlu bot/kb bot/text -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
 
-.PHONY: help setup run train lint format test unit validate conversations integration browser widget eval bench constraints clean
+.PHONY: help setup run run-scaled test-scaled servers train lint format test unit validate conversations integration browser widget eval bench load constraints clean
 
 help:
 	@echo "make run    — set up, train if needed, start Rasa (5005), actions (5055)"
 	@echo "make test   — set up and run every check CI runs"
-	@echo "make train | lint | eval | bench | clean"
+	@echo "make run-scaled  — the scaled deployment on loopback (PostgreSQL, Redis, nginx, 2 replicas)"
+	@echo "make test-scaled — its fault tests (CI runs them beside make test)"
+	@echo "make train | lint | eval | bench | load | clean"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
 	@PYBIN=$$(scripts/find-python.sh) && \
@@ -42,6 +48,16 @@ train: $(STAMP)
 run: $(STAMP) $(MODEL) $(WIDGET)
 	$(PY) -m bot run
 
+# The scaled deployment's servers come from Debian's packages (installed here when missing).
+servers:
+	@scripts/ensure-servers.sh
+
+run-scaled: $(STAMP) $(MODEL) $(WIDGET) servers
+	$(PY) -m bot run-scaled
+
+test-scaled: $(STAMP) $(MODEL) $(WIDGET) servers
+	$(PY) -m pytest -q tests/scaled
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -60,10 +76,6 @@ unit: $(STAMP)
 conversations: $(STAMP) $(MODEL)
 	$(PY) -m bot test-conversations
 
-# The web widget (web/widget, npm lockfile) is built into the web server's static files.
-WIDGET := bot/web/static/widget/chat.js
-WIDGET_INPUTS := web/widget/package.json web/widget/package-lock.json web/widget/vite.config.js $(wildcard web/widget/src/*)
-
 # `npm install --no-save` installs exactly the locked versions. (`npm ci` refuses this lockfile:
 # with the machines' npm settings the lock does not list the other platforms' optional rollup
 # binaries, which `npm ci` wants to see.)
@@ -72,11 +84,17 @@ $(WIDGET): $(WIDGET_INPUTS)
 
 widget: $(WIDGET)
 
+# The browser tests check the widget's pages with axe-core (a devDependency of web/widget).
+AXE := web/widget/node_modules/axe-core/axe.min.js
+$(AXE): web/widget/package.json web/widget/package-lock.json
+	cd web/widget && npm install --no-save --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Browser tests use Debian's chromium (no browser download): installed here when missing.
 browser: $(STAMP)
 	@scripts/ensure-chromium.sh
 
-integration: $(STAMP) $(MODEL) $(WIDGET) browser
+integration: $(STAMP) $(MODEL) $(WIDGET) $(AXE) browser
 	$(PY) -m pytest -q tests/integration
 
 test: lint validate unit conversations integration
@@ -84,8 +102,13 @@ test: lint validate unit conversations integration
 eval: $(STAMP) $(MODEL)
 	$(PY) -m bot eval
 
-bench: $(STAMP) $(MODEL)
+bench: $(STAMP) $(MODEL) $(WIDGET) browser
 	$(PY) -m bot bench
+
+# Locust, headless, loopback only: 200 conversations for 60 s against the single-process default,
+# then against the scaled deployment (~10 minutes); figures in var/bench/load.json.
+load: $(STAMP) $(MODEL) $(WIDGET) servers
+	$(PY) -m bot load
 
 # Re-pin every Python package after a change of requirements/requirements.txt.
 constraints: $(STAMP)

@@ -60,6 +60,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_scaled(args: argparse.Namespace) -> int:
+    from bot.scaled.stack import run_scaled_forever
+
+    run_scaled_forever(load_settings())
+    return 0
+
+
 def _test_conversations(args: argparse.Namespace) -> int:
     from bot.evaluation.conversations import run_conversation_tests
 
@@ -76,6 +83,17 @@ def _bench(args: argparse.Namespace) -> int:
     from bot.evaluation.bench import run_benchmark
 
     return run_benchmark(load_settings(), duration=args.duration)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from bot.evaluation.load import run_load_command
+
+    return run_load_command(
+        load_settings(),
+        users=args.users,
+        duration=args.duration,
+        step_duration=args.step_duration,
+    )
 
 
 def _upgrade(url: Optional[str] = None) -> Optional[str]:
@@ -208,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="校验知识库并训练模型").set_defaults(func=_train)
     sub.add_parser("run", help="启动 Rasa 与动作服务器（前台）").set_defaults(func=_run)
+    sub.add_parser(
+        "run-scaled", help="启动扩展部署：PostgreSQL、Redis、nginx、多个 Rasa 与动作服务器"
+    ).set_defaults(func=_run_scaled)
     sub.add_parser("test-conversations", help="rasa test 对话测试").set_defaults(
         func=_test_conversations
     )
@@ -215,6 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="性能基准，结果写入 var/bench/")
     bench.add_argument("--duration", type=float, default=10.0, help="每个并发档位的秒数")
     bench.set_defaults(func=_bench)
+    load = sub.add_parser(
+        "load",
+        help="负载测试（Locust）：单进程部署与扩展部署，结果写入 var/bench/load.json",
+    )
+    load.add_argument("--users", type=int, default=200, help="主测试的同时对话数")
+    load.add_argument("--duration", type=float, default=60.0, help="主测试的秒数")
+    load.add_argument(
+        "--step-duration",
+        type=float,
+        default=20.0,
+        help="阶梯测试每档的秒数（0 = 不做阶梯测试，也就没有同 p95 的比较）",
+    )
+    load.set_defaults(func=_load)
 
     db = sub.add_parser("db", help="应用数据库操作（DATABASE_URL，默认 var/applications.db）")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -17,10 +17,12 @@ def main() -> None:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from rasa.__main__ import main as rasa_main
 
-    from bot import log_privacy, rasa_patches
+    from bot import log_privacy, metrics, rasa_patches, resilience
 
     log_privacy.install(structured=True)
     rasa_patches.apply()
+    resilience.apply()
+    metrics.instrument_rasa()
 
     sys.argv = ["rasa", "run", "--enable-api", "--auth-token", token, *sys.argv[1:]]
     rasa_main()

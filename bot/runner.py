@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Dict, List, Optional
+from typing import IO, Callable, Dict, List, Optional
 
 from bot.config import Settings
 
@@ -32,6 +32,13 @@ class Service:
     process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
     log: Optional[IO[bytes]] = None
     extra_env: Dict[str, str] = field(default_factory=dict)
+    # For servers that do not speak HTTP (PostgreSQL, Redis): replaces the ready_url check.
+    ready_check: Optional[Callable[[], bool]] = None
+    # PostgreSQL takes SIGINT (fast shutdown); SIGTERM would wait for every client.
+    stop_signal: int = signal.SIGTERM
+
+    def is_ready(self) -> bool:
+        return self.ready_check() if self.ready_check is not None else http_ok(self.ready_url)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -189,7 +196,7 @@ class Stack:
     def _wait_ready(self, services: List[Service], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for service in services:
-            while not (http_ok(service.ready_url) and service.process.poll() is None):
+            while not (service.is_ready() and service.process.poll() is None):
                 if service.process is not None and service.process.poll() is not None:
                     self.stop()
                     raise RuntimeError(
@@ -209,7 +216,7 @@ class Stack:
         if proc is None or proc.poll() is not None:
             return
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, self.service(name).stop_signal)
             proc.wait(timeout=GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -228,7 +235,7 @@ class Stack:
             if proc is None or proc.poll() is not None:
                 continue
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, service.stop_signal)
             except ProcessLookupError:
                 continue
         for service in reversed(self.services):
@@ -274,7 +281,7 @@ SAMPLE_APPLICATIONS = "samples/applications.csv"
 SAMPLE_EVENTS = "samples/application_events.csv"
 
 
-def _import_samples(settings: Settings) -> None:
+def import_samples(settings: Settings) -> None:
     """First start of the embedded default: the sample export, so that the status lookup
     can be tried at once (docs/applications.md lists the sample numbers)."""
     from bot.applications.importer import import_applications
@@ -300,7 +307,7 @@ def run_forever(settings: Settings) -> None:
         print("正在启动 Rasa 与动作服务器……", flush=True)
         stack.start()
         if stack.database_was_new:
-            _import_samples(settings)
+            import_samples(settings)
         print(
             "\n人才服务助手已启动：\n"
             f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"

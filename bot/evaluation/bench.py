@@ -33,6 +33,8 @@ from bot.evaluation.bench_handoff import (
 )
 from bot.evaluation.bench_lookup import APPLICATIONS, TARGET_LOOKUP_MEDIAN_MS, measure_lookup
 from bot.evaluation.bench_wechat import measure_wechat
+from bot.evaluation.bench_widget import TARGET_MEDIAN_MS as TARGET_WIDGET_MEDIAN_MS
+from bot.evaluation.bench_widget import measure_widget_answers
 from bot.evaluation.report import (
     TARGET_HEADERS,
     Target,
@@ -335,6 +337,16 @@ def build_targets(result: Dict[str, Any]) -> List[Target]:
             queue_max is not None and queue_max <= TARGET_QUEUE_MAX_S,
         )
     )
+    widget = result.get("widget") or {}
+    if widget:
+        targets.append(
+            Target(
+                f"网页组件：回车到答案出现（中位数，{widget['rounds']} 问）",
+                f"{widget['median_ms']:.0f} ms（p95 {widget['p95_ms']:.0f} ms）",
+                f"≤ {TARGET_WIDGET_MEDIAN_MS:.0f} ms",
+                widget["median_ms"] <= TARGET_WIDGET_MEDIAN_MS,
+            )
+        )
     wechat = result.get("wechat") or {}
     if wechat:
         on_time, total = wechat["answered_within_5s"], wechat["messages"]
@@ -487,6 +499,8 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             result["handoff"] = measure_handoff(
                 settings.database_url, settings.rasa_url, settings.web_url
             )
+            print("网页组件：真实 Chromium 中提问到答案出现……", flush=True)
+            result["widget"] = measure_widget_answers(settings.web_url)
             print("微信渠道：200 条消息，其中 20 条动作放慢到 5 秒以上……", flush=True)
             result["wechat"] = measure_wechat(wechat, settings.rasa_url, stack.token)
             rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")

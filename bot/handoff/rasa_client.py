@@ -48,6 +48,15 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
+    async def reachable(self) -> bool:
+        """Whether Rasa answers at all (its root needs no token): the web server's readiness."""
+        client = await self._client()
+        try:
+            async with client.get(f"{self._base}/", timeout=aiohttp.ClientTimeout(total=3)) as r:
+                return r.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

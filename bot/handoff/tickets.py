@@ -393,6 +393,24 @@ class HandoffService:
             ticket_id=ticket_id,
         )
 
+    def status_counts(self) -> Dict[str, int]:
+        """Tickets per status, and staff messages not yet delivered (metrics)."""
+        with session_scope(self._url) as session:
+            rows = session.execute(
+                select(HandoffTicket.status, func.count(HandoffTicket.id)).group_by(
+                    HandoffTicket.status
+                )
+            ).all()
+            counts = {status: 0 for status in ("waiting", "active", "closed")}
+            counts.update({status: int(n) for status, n in rows})
+            counts["undelivered_messages"] = int(
+                session.scalar(
+                    select(func.count(StaffMessage.id)).where(StaffMessage.delivered_at.is_(None))
+                )
+                or 0
+            )
+            return counts
+
     # -- the outbox ----------------------------------------------------------------------
 
     def pending_messages(self, limit: int = 50) -> List[Dict[str, Any]]:

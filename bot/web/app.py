@@ -17,6 +17,7 @@ import jinja2
 import yaml
 from aiohttp import web
 
+from bot import metrics
 from bot.config import ROOT, Settings, load_settings
 from bot.db.models import beijing_now
 from bot.handoff.feedback import FeedbackBox
@@ -160,7 +161,7 @@ async def _signed_in_page(request: web.Request, template: str, admin: bool = Fal
     if staff is None:
         raise web.HTTPFound("/console/login")
     if admin and staff.role != "admin":
-        raise web.HTTPForbidden(text="只有管理员可以管理账号")
+        raise web.HTTPForbidden(text="只有管理员可以打开此页面")
     csrf = csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE])
     return render(request, template, staff=staff, csrf=csrf)
 
@@ -173,8 +174,51 @@ async def staff_page(request: web.Request) -> web.StreamResponse:
     return await _signed_in_page(request, "staff.html", admin=True)
 
 
+async def feedback_page(request: web.Request) -> web.StreamResponse:
+    """Admins: what citizens thought of the widget's answers (``GET /api/feedback``)."""
+    return await _signed_in_page(request, "feedback.html", admin=True)
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+def _ping_database(url: str) -> None:
+    from bot.db.session import get_engine
+
+    with get_engine(url).connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the application database, the tracker store and Rasa answer (503 if not)."""
+    settings = request.app[SETTINGS]
+    checks: Dict[str, str] = {}
+    probes = {
+        "database": lambda: _ping_database(settings.database_url),
+        "tracker_store": lambda: _ping_database(settings.tracker_store_url),
+    }
+    for name, probe in probes.items():
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), 5)
+            checks[name] = "ok"
+        except Exception as exc:  # whatever fails, the server is not ready
+            checks[name] = type(exc).__name__
+    checks["rasa"] = "ok" if await request.app[RASA].reachable() else "unreachable"
+    ok = all(value == "ok" for value in checks.values())
+    return web.json_response(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status=200 if ok else 503
+    )
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus metrics: this process's, and the handoff queue from the database."""
+    if not metrics.may_scrape(request.remote, request.headers):
+        raise web.HTTPNotFound()
+    counts = await asyncio.to_thread(request.app[TICKETS].status_counts)
+    body, content_type = metrics.exposition()
+    queue = metrics.handoff_exposition(counts)
+    return web.Response(body=body + queue, headers={"Content-Type": content_type})
 
 
 # -- the application ---------------------------------------------------------------------
@@ -208,15 +252,23 @@ def create_app(
     app.add_routes(chat_api.routes)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/chat", chat_page)
     app.router.add_route("*", socket_proxy.PATH, socket_proxy.relay)
     app.router.add_get("/console", console_page)
     app.router.add_get("/console/login", login_page)
     app.router.add_get("/console/staff", staff_page)
+    app.router.add_get("/console/feedback", feedback_page)
     app.router.add_static("/static/", HERE / "static", append_version=True)
     if run_workers:
         app.cleanup_ctx.append(_workers)
+    app.on_cleanup.append(_close_rasa_client)
     return app
+
+
+async def _close_rasa_client(app: web.Application) -> None:
+    await app[RASA].close()
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
@@ -230,7 +282,6 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await app[RASA].close()
     app[EVENTS].dispose()
 
 

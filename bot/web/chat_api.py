@@ -12,6 +12,7 @@ import re
 
 from aiohttp import web
 
+from bot.handoff.transcript import specialist_name
 from bot.web.api import json_ok, read_json
 from bot.web.auth import json_error
 from bot.web.keys import EVENTS, FEEDBACK, TICKETS
@@ -31,9 +32,11 @@ def _session_id(request: web.Request) -> str:
 
 @routes.get("/api/chat/history")
 async def history(request: web.Request) -> web.Response:
-    """The latest messages of the session, oldest first, as the widget shows them."""
+    """The latest messages of the session, oldest first, as the widget shows them:
+    ``{"role": "user"|"bot"|"staff", "text", "time"}``, with ``buttons`` (title, payload),
+    ``image`` and ``alt``, ``specialist`` (王**) and ``handoff: "closed"`` where they apply."""
     session_id = _session_id(request)
-    lines = await asyncio.to_thread(request.app[EVENTS].transcript, session_id, HISTORY_LIMIT)
+    lines = await asyncio.to_thread(request.app[EVENTS].widget_history, session_id, HISTORY_LIMIT)
     return json_ok({"messages": lines})
 
 
@@ -45,8 +48,7 @@ async def state(request: web.Request) -> web.Response:
     if ticket is None:
         return json_ok({"handoff": "none", "specialist": None})
     name = ticket.get("assignee_name") if ticket["status"] == "active" else None
-    # Citizens see the specialist's family name only, as counters do: 王**.
-    return json_ok({"handoff": ticket["status"], "specialist": f"{name[0]}**" if name else None})
+    return json_ok({"handoff": ticket["status"], "specialist": specialist_name(name)})
 
 
 @routes.post("/api/chat/feedback")

@@ -14,6 +14,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import aiohttp
 
+from bot.metrics import WECHAT_API_ERRORS
 from bot.wechat.settings import WeChatSettings
 from bot.wechat.store import WeChatStore
 
@@ -30,6 +31,9 @@ DROPPED = {
     45015: "用户超过 48 小时未与公众号互动，微信不再允许向其推送消息",
     45047: "向该用户推送的客服消息已达微信的条数上限",
 }
+
+# Error codes counted by their own label in the metrics (others: "other").
+KNOWN_ERRORS = {-1, 40001, 40014, 40164, 42001, 45009, 45015, 45047, 48001}
 
 
 class WeChatAPIError(Exception):
@@ -84,11 +88,13 @@ class WeChatAPI:
                     raise WeChatAPIError(-1, f"HTTP {response.status}")
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            WECHAT_API_ERRORS.labels("network").inc()
             raise WeChatAPIError(-2, f"network: {type(exc).__name__}") from exc
         if not isinstance(answer, dict):
             raise WeChatAPIError(-2, "unexpected answer")
         errcode = int(answer.get("errcode") or 0)
         if errcode:
+            WECHAT_API_ERRORS.labels(str(errcode) if errcode in KNOWN_ERRORS else "other").inc()
             raise WeChatAPIError(errcode, str(answer.get("errmsg") or ""))
         return answer
 

@@ -128,3 +128,28 @@ def test_conversation_survives_a_restart(stack: Stack) -> None:
     with urllib.request.urlopen(url, timeout=10) as response:
         tracker = json.loads(response.read())
     assert tracker["slots"]["policy"] == "zjg_talent_loan"
+
+
+def test_operations_endpoints(stack: Stack) -> None:
+    """Health, readiness and metrics of the Rasa server and the web server."""
+    ask(stack, "张家港人才贷最多能贷多少")
+    base = stack.settings.rasa_url
+    with urllib.request.urlopen(f"{base}/webhooks/ops/health", timeout=10) as response:
+        assert json.loads(response.read()) == {"status": "ok"}
+    with urllib.request.urlopen(f"{base}/webhooks/ops/ready", timeout=10) as response:
+        ready = json.loads(response.read())
+    assert ready["status"] == "ready" and set(ready["checks"].values()) == {"ok"}
+    with urllib.request.urlopen(f"{base}/webhooks/ops/metrics", timeout=10) as response:
+        scraped = response.read().decode()
+    assert 'talent_messages_total{channel="rest"}' in scraped
+    assert 'talent_actions_total{action="action_answer_policy"}' in scraped
+    request = urllib.request.Request(
+        f"{base}/webhooks/ops/metrics", headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 404
+    with urllib.request.urlopen(f"{stack.settings.web_url}/ready", timeout=10) as response:
+        assert json.loads(response.read())["status"] == "ready"
+    with urllib.request.urlopen(f"{stack.settings.web_url}/metrics", timeout=10) as response:
+        assert "talent_handoffs" in response.read().decode()

@@ -379,7 +379,12 @@ def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
                 "text": "已为您转接",
                 "data": {"buttons": [{"title": "取消人工", "payload": "/cancel"}]},
             },
-            {"event": "bot", "timestamp": 2.0, "text": "您好", "metadata": {"staff": "zhang"}},
+            {
+                "event": "bot",
+                "timestamp": 2.0,
+                "text": "您好",
+                "metadata": {"staff": "zhang", "staff_name": "张专员"},
+            },
         ],
     )
     ticket = open_ticket(settings, sender=session)
@@ -388,6 +393,11 @@ def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
         history = await (await client.get(f"/api/chat/history?session_id={session}")).json()
         assert [m["role"] for m in history["messages"]] == ["user", "bot", "staff"]
         assert history["messages"][0]["text"] == "<b>转人工</b>"
+        # Buttons come back as buttons (not as ［…］ text); staff only by their masked name.
+        assert history["messages"][1]["text"] == "已为您转接"
+        assert history["messages"][1]["buttons"] == [{"title": "取消人工", "payload": "/cancel"}]
+        assert history["messages"][2]["specialist"] == "张**"
+        assert "zhang" not in json.dumps(history) and "张专员" not in json.dumps(history)
         state = await (await client.get(f"/api/chat/state?session_id={session}")).json()
         assert state == {"handoff": "waiting", "specialist": None}
         token = await login(client, "zhang")
@@ -401,6 +411,85 @@ def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
             assert response.status == 400, bad
 
     run(settings, scenario)
+
+
+def test_widget_history_restores_buttons_images_and_the_end_of_a_handoff(settings: Any) -> None:
+    session = "b1b2c3d4e5f60718293a4b5c6d7e8f90"
+    rating = [{"title": "5 分", "payload": '/rate_service{"rating": "5"}'}]
+    write_tracker_events(
+        settings.tracker_db,
+        session,
+        [
+            {"event": "user", "timestamp": 1.0, "text": "张家港人才贷最多能贷多少"},
+            {
+                "event": "bot",
+                "timestamp": 1.1,
+                "text": "单笔最高可达3000万元。",
+                "data": {"buttons": [{"title": "申请条件", "payload": "/ask_policy"}]},
+            },
+            # A pressed button is stored as its payload; the citizen saw its title.
+            {"event": "user", "timestamp": 2.0, "text": "/ask_policy"},
+            {
+                "event": "bot",
+                "timestamp": 2.1,
+                "text": "",
+                "data": {"image": "https://example.org/map.png"},
+                "metadata": {"alt": "办理地点地图"},
+            },
+            {"event": "bot", "timestamp": 2.2, "text": None, "data": {"image": None}},
+            {
+                "event": "bot",
+                "timestamp": 3.0,
+                "text": "本次人工服务已结束，请为本次服务打分。",
+                "data": {"buttons": rating},
+                "metadata": {"staff": "zhang", "staff_name": "张专员", "handoff": "closed"},
+            },
+            {"event": "slot", "timestamp": 3.1, "name": "region", "value": "张家港市"},
+        ],
+    )
+
+    async def scenario(client: TestClient) -> None:
+        response = await client.get(f"/api/chat/history?session_id={session}")
+        lines = (await response.json())["messages"]
+        assert [line["role"] for line in lines] == ["user", "bot", "user", "bot", "staff"]
+        assert lines[1]["buttons"] == [{"title": "申请条件", "payload": "/ask_policy"}]
+        assert lines[2]["text"] == "申请条件"
+        assert lines[3] == {
+            "role": "bot",
+            "text": "",
+            "time": lines[3]["time"],
+            "image": "https://example.org/map.png",
+            "alt": "办理地点地图",
+        }
+        closing = lines[4]
+        assert closing["handoff"] == "closed" and closing["buttons"] == rating
+        assert closing["specialist"] == "张**" and "staff" not in closing
+        assert "handoff" not in lines[1]
+
+    run(settings, scenario)
+
+
+def test_feedback_page_is_for_admins(settings: Any, staff: Any) -> None:
+    async def as_admin(client: TestClient) -> None:
+        await login(client, "boss")
+        console = await (await client.get("/console")).text()
+        assert 'href="/console/feedback"' in console
+        page = await client.get("/console/feedback")
+        html = await page.text()
+        assert page.status == 200 and "/static/feedback.js" in html
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        script = await (await client.get("/static/feedback.js")).text()
+        assert "innerHTML" not in script  # answers go in as text only
+
+    async def as_specialist(client: TestClient) -> None:
+        anonymous = await client.get("/console/feedback", allow_redirects=False)
+        assert anonymous.status == 302 and anonymous.headers["Location"] == "/console/login"
+        await login(client, "zhang")
+        assert 'href="/console/feedback"' not in await (await client.get("/console")).text()
+        assert (await client.get("/console/feedback")).status == 403
+
+    run(settings, as_admin)
+    run(settings, as_specialist)
 
 
 def test_widget_feedback_is_recorded_and_shown_to_admins(settings: Any, staff: Any) -> None:

@@ -18,9 +18,27 @@ const noCdnFonts = {
   },
 };
 
+// ChatUI marks every message as an assertive alert, so a screen reader would read out the whole
+// restored history and the citizen's own messages; the chat announces new messages itself
+// through one polite log region instead. Fails the build if ChatUI's code changes.
+const ALERT = /role: "alert",\s*"aria-live": "assertive",\s*"aria-atomic": "false"/;
+const quietMessages = {
+  name: "quiet-messages",
+  transform(code, id) {
+    if (!/@chatui[\\/]core[\\/]es[\\/]components[\\/]Message[\\/]Message\.js$/.test(id)) return null;
+    if (!ALERT.test(code)) throw new Error("ChatUI's Message no longer has the alert role this build removes");
+    return { code: code.replace(ALERT, ""), map: null };
+  },
+};
+
 export default defineConfig({
-  plugins: [noCdnFonts],
+  plugins: [noCdnFonts, quietMessages],
   esbuild: { jsx: "automatic" },
+  // ChatUI's ES modules (tree-shaken) rather than the whole UMD bundle its "browser" field
+  // names; other packages keep their browser builds (socket.io's differ from Node's).
+  resolve: {
+    alias: [{ find: /^@chatui\/core$/, replacement: resolve(__dirname, "node_modules/@chatui/core/es/index.js") }],
+  },
   build: {
     outDir: resolve(__dirname, "../../bot/web/static/widget"),
     emptyOutDir: true,

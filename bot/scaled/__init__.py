@@ -1,0 +1,1 @@
+"""The scaled deployment: PostgreSQL, Redis, nginx and several replicas (docs/deployment.md)."""
