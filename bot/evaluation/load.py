@@ -708,8 +708,13 @@ def explain(result: Dict[str, Any]) -> List[str]:
         lines.append(
             "原因：单进程部署只有一个 Rasa 事件循环，最多用 1 核"
             f"（实测 {_group(one, 'rasa'):.2f}），另一个核只被动作服务器和网页服务器用了 "
-            f"{_group(one, 'actions') + _group(one, 'web'):.2f} 核；扩展部署的两个副本把 {cores} "
-            f"个核都用上（整机忙 {two['machine_busy_cores']:.2f}），但 CPU 密集的 NLU 与对话预测"
+            f"{_group(one, 'actions') + _group(one, 'web'):.2f} 核；扩展部署的两个副本"
+            + (
+                f"把 {cores} 个核都用上（整机忙 {two['machine_busy_cores']:.2f}）"
+                if two["machine_busy_cores"] >= 0.9 * cores
+                else f"还没把 {cores} 个核用满（整机忙 {two['machine_busy_cores']:.2f}）"
+            )
+            + "，但 CPU 密集的 NLU 与对话预测"
             "之外，第二个副本还要与 PostgreSQL、nginx、Redis、动作服务器和 Locust 分这两个核，"
             "所以本机空闲时也到不了 2×。每个副本有自己的核（另留核给 PostgreSQL 与动作服务器）"
             "的服务器上，吞吐随副本数近似线性增长，直到 PostgreSQL 或动作服务器成为瓶颈。"
