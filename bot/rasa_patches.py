@@ -73,8 +73,24 @@ def _resolve_event_type(type_name: str, default: Optional[Any] = None) -> Option
 # Intents that reach the dialogue while a conversation is paused for a specialist, besides
 # Rasa's own /restart: the citizen must be able to say "取消人工" (actions/handoff.py).
 PAUSED_INTENTS = frozenset({"cancel"})
-# A message typed to the specialist must not cancel by accident.
+# A message typed to the specialist must not cancel by accident: a confident classification,
+# and words that say stop (the classifier took "我还在，网络刚才断了" for cancel at 0.83).
 PAUSED_MIN_CONFIDENCE = 0.8
+STOP_MARKERS = (
+    "取消", "不用", "算了", "不等", "不要", "不需要", "不转", "别转", "退出", "撤销",
+    "中止", "停止", "不查", "不办", "不想", "不弄", "别查", "结束",
+)  # fmt: skip
+
+
+def _says_stop(text: Optional[str]) -> bool:
+    from bot.text.normalize import normalize_text
+
+    if not text:
+        return False
+    if text.startswith("/"):  # a button's payload
+        return True
+    normalized = normalize_text(text)
+    return any(marker in normalized for marker in STOP_MARKERS)
 
 
 def _should_handle_message(tracker: Any) -> bool:
@@ -90,7 +106,11 @@ def _should_handle_message(tracker: Any) -> bool:
     if name == "restart":
         return True
     confidence = intent.get("confidence")
-    return name in PAUSED_INTENTS and (confidence is None or confidence >= PAUSED_MIN_CONFIDENCE)
+    return (
+        name in PAUSED_INTENTS
+        and (confidence is None or confidence >= PAUSED_MIN_CONFIDENCE)
+        and _says_stop(getattr(latest, "text", None))
+    )
 
 
 def _acted_since_user_message(tracker: Any) -> bool:

@@ -210,7 +210,11 @@ def test_rating_is_stored_on_the_closed_ticket(domain: Dict[str, Any], db_url: s
 
 
 def paused(
-    intent: str, confidence: float = 0.99, is_paused: bool = True, acted: bool = False
+    intent: str,
+    confidence: float = 0.99,
+    is_paused: bool = True,
+    acted: bool = False,
+    text: str = "取消人工",
 ) -> Any:
     from rasa.shared.core.events import ActionExecuted, UserUttered
 
@@ -219,7 +223,9 @@ def paused(
         events.append(ActionExecuted("action_restart"))
     return SimpleNamespace(
         is_paused=lambda: is_paused,
-        latest_message=SimpleNamespace(intent={"name": intent, "confidence": confidence}),
+        latest_message=SimpleNamespace(
+            intent={"name": intent, "confidence": confidence}, text=text
+        ),
         events=events,
     )
 
@@ -230,6 +236,12 @@ def test_paused_conversations_only_hear_cancel_and_restart() -> None:
     assert not _should_handle_message(paused("request_human"))
     assert _should_handle_message(paused("cancel"))
     assert not _should_handle_message(paused("cancel", confidence=0.6))
+    assert _should_handle_message(paused("cancel", text="不用等人工了"))
+    assert _should_handle_message(paused("cancel", text="/cancel"))
+    # Said to the specialist, not a cancel, however the classifier took it.
+    assert not _should_handle_message(
+        paused("cancel", confidence=0.83, text="我还在，网络刚才断了")
+    )
     assert _should_handle_message(paused("restart"))
     # Once an action has answered it, a still-paused conversation stops (a refused restart).
     assert not _should_handle_message(paused("restart", acted=True))
