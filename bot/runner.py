@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Optional
+from urllib.parse import quote
 
 from bot.config import Settings
 
@@ -277,6 +278,14 @@ def rest_message(base_url: str, sender: str, text: str, timeout: float = 30.0) -
         return json.loads(response.read().decode("utf-8"))
 
 
+def user_events(base_url: str, token: str, sender: str, timeout: float = 30.0) -> List[dict]:
+    """The user messages of a conversation, from Rasa's HTTP API (tests, bench)."""
+    url = f"{base_url}/conversations/{quote(sender, safe='')}/tracker?token={quote(token)}"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        tracker = json.loads(response.read().decode("utf-8"))
+    return [e for e in tracker["events"] if e["event"] == "user"]
+
+
 SAMPLE_APPLICATIONS = "samples/applications.csv"
 SAMPLE_EVENTS = "samples/application_events.csv"
 
@@ -294,9 +303,10 @@ def import_samples(settings: Settings) -> None:
     print(f"首次启动：已导入示例办件数据（{summary}）。", flush=True)
 
 
-def run_forever(settings: Settings) -> None:
-    """``make run``: start everything, print the addresses, stop cleanly on Ctrl-C."""
-    stack = Stack(settings)
+def supervise(stack: Stack, starting: str, banner: Callable[[], str]) -> None:
+    """Starts ``stack`` (importing the samples into a new database), prints ``banner()``,
+    and keeps it running until Ctrl-C or SIGTERM, or until one of its processes exits;
+    then stops every process."""
     stopping = False
 
     def _terminate(signum: int, frame: object) -> None:
@@ -304,24 +314,11 @@ def run_forever(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        print("正在启动 Rasa 与动作服务器……", flush=True)
+        print(starting, flush=True)
         stack.start()
         if stack.database_was_new:
-            import_samples(settings)
-        print(
-            "\n人才服务助手已启动：\n"
-            f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"
-            f"  Rasa HTTP API（需令牌，见 var/secrets/ 或 RASA_AUTH_TOKEN）：{settings.rasa_url}\n"
-            f"  动作服务器（仅本机）：{settings.action_url}\n"
-            f"  专员工作台：{settings.web_url}/console"
-            "（账号：.venv/bin/python -m bot create-staff 用户名 --role admin --password-stdin）\n"
-            "试一试：\n"
-            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook "
-            "-H 'Content-Type: application/json' "
-            '-d \'{"sender":"demo","message":"张家港人才贷最多能贷多少"}\'\n'
-            "按 Ctrl-C 停止。\n",
-            flush=True,
-        )
+            import_samples(stack.settings)
+        print(banner(), flush=True)
         while stack.alive():
             time.sleep(1)
         print("有进程意外退出，正在停止其余进程。", file=sys.stderr, flush=True)
@@ -332,3 +329,24 @@ def run_forever(settings: Settings) -> None:
         if stopping:
             print("\n正在停止……", flush=True)
         stack.stop()
+
+
+def run_forever(settings: Settings) -> None:
+    """``make run``: start everything, print the addresses, stop cleanly on Ctrl-C."""
+    supervise(
+        Stack(settings),
+        "正在启动 Rasa 与动作服务器……",
+        lambda: (
+            "\n人才服务助手已启动：\n"
+            f"  Rasa 服务器（REST 渠道）：{settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Rasa HTTP API（需令牌，见 var/secrets/ 或 RASA_AUTH_TOKEN）：{settings.rasa_url}\n"
+            f"  动作服务器（仅本机）：{settings.action_url}\n"
+            f"  专员工作台：{settings.web_url}/console"
+            "（账号：.venv/bin/python -m bot create-staff 用户名 --role admin --password-stdin）\n"
+            "试一试：\n"
+            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook "
+            "-H 'Content-Type: application/json' "
+            '-d \'{"sender":"demo","message":"张家港人才贷最多能贷多少"}\'\n'
+            "按 Ctrl-C 停止。\n"
+        ),
+    )

@@ -9,26 +9,18 @@ later), whether every pushed answer arrives, and whether any message reached Ras
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 
 from bot.evaluation.slow_actions import SLOW_PREFIX
+from bot.runner import user_events
 from bot.wechat.fake import Delivery, FakeWeChat
 
 WECHAT_WINDOW_S = 5.0
 QUESTIONS = ("张家港人才贷最多能贷多少", "海宁人才公寓怎么申请", "你好", "谢谢", "子女入学")
-
-
-def _user_events(rasa_url: str, token: str, sender: str) -> List[Dict[str, Any]]:
-    url = f"{rasa_url}/conversations/{sender}/tracker?token={token}"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        tracker = json.loads(response.read())
-    return [e for e in tracker["events"] if e["event"] == "user"]
 
 
 def measure_wechat(
@@ -70,7 +62,7 @@ def measure_wechat(
     duplicates = missing = 0
     for user in fast + slow:
         expected = {str(m["MsgId"]) for m in pushes if m["FromUserName"] == user}
-        seen = [str(e.get("message_id")) for e in _user_events(rasa_url, token, user)]
+        seen = [str(e.get("message_id")) for e in user_events(rasa_url, token, user)]
         duplicates += len(seen) - len(set(seen))
         missing += len(expected - set(seen))
     elapsed = np.array([d.elapsed for d in deliveries])

@@ -15,10 +15,11 @@ about 16 ms at 60 Hz). The first question is asked once more beforehand and not 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any, Dict, List
 
 import numpy as np
+
+from bot.evaluation.chromium import chromium
 
 QUESTIONS = (
     "张家港人才贷最多能贷多少",
@@ -32,17 +33,6 @@ TARGET_MEDIAN_MS = 500.0
 ANSWER_TIMEOUT_MS = 15000
 # Later parts of an answer arrive right after the first; the next question waits for them.
 SETTLE_MS = 300
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# Headless Debian chromium on a closed network: no background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Installed in the page once the chat is there: Enter in the composer starts a measurement,
 # the first bot message added to the list ends it.
@@ -78,30 +68,24 @@ def _summary(values: List[float]) -> Dict[str, Any]:
 
 
 async def _measure(web_url: str, rounds: int) -> Dict[str, Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await page.goto(f"{web_url.rstrip('/')}/chat")
-            composer = page.locator(".Composer textarea")
-            await composer.wait_for(state="visible", timeout=10000)
-            await page.locator(".MessageList .msg.bot").first.wait_for(timeout=10000)
-            await page.evaluate(INSTRUMENT)
-            for i in range(WARMUP_ROUNDS + rounds):
-                await composer.fill(QUESTIONS[i % len(QUESTIONS)])
-                done = await page.evaluate("window.__widgetBench.times.length")
-                await composer.press("Enter")
-                await page.wait_for_function(
-                    "n => window.__widgetBench.times.length > n",
-                    arg=done,
-                    timeout=ANSWER_TIMEOUT_MS,
-                )
-                await page.wait_for_timeout(SETTLE_MS)
-            times: List[float] = await page.evaluate("window.__widgetBench.times")
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{web_url.rstrip('/')}/chat")
+        composer = page.locator(".Composer textarea")
+        await composer.wait_for(state="visible", timeout=10000)
+        await page.locator(".MessageList .msg.bot").first.wait_for(timeout=10000)
+        await page.evaluate(INSTRUMENT)
+        for i in range(WARMUP_ROUNDS + rounds):
+            await composer.fill(QUESTIONS[i % len(QUESTIONS)])
+            done = await page.evaluate("window.__widgetBench.times.length")
+            await composer.press("Enter")
+            await page.wait_for_function(
+                "n => window.__widgetBench.times.length > n",
+                arg=done,
+                timeout=ANSWER_TIMEOUT_MS,
+            )
+            await page.wait_for_timeout(SETTLE_MS)
+        times: List[float] = await page.evaluate("window.__widgetBench.times")
     measured = times[WARMUP_ROUNDS:]
     return {
         "rounds": len(measured),

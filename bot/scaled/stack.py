@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from bot.config import Settings, stored_secret
-from bot.runner import Service, Stack, free_port, port_is_free
+from bot.runner import Service, Stack, free_port, port_is_free, supervise
 from bot.scaled.servers import LOOPBACK, Nginx, Postgres, Redis
 
 TRACKER_DB_NAME = "talent_tracker"
@@ -197,27 +197,13 @@ class ScaledStack(Stack):
 
 def run_scaled_forever(settings: Settings) -> None:
     """``make run-scaled``: start everything, print the addresses, stop all on Ctrl-C."""
-    import signal
-
     stack = ScaledStack(
         settings, settings.var_dir / "scaled", log_dir=settings.var_dir / "scaled" / "logs"
     )
+    p = stack.ports
 
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        print(
-            "正在启动扩展部署（PostgreSQL、Redis、nginx、2 个 Rasa、2 个动作服务器）……", flush=True
-        )
-        stack.start()
-        if stack.database_was_new:
-            from bot.runner import import_samples
-
-            import_samples(stack.settings)
-        p = stack.ports
-        print(
+    def banner() -> str:
+        return (
             "\n人才服务助手（扩展部署）已启动：\n"
             f"  入口（nginx）：{stack.public_url}/  演示页；/console 专员工作台；"
             "/webhooks/rest/webhook、/webhooks/wechat/webhook、/socket.io/\n"
@@ -228,14 +214,9 @@ def run_scaled_forever(settings: Settings) -> None:
             f"  PostgreSQL {LOOPBACK}:{p.postgres}、Redis {LOOPBACK}:{p.redis}"
             "（密码见 var/secrets/）\n"
             f"  数据与日志：{stack.data_dir}\n"
-            "按 Ctrl-C 停止。\n",
-            flush=True,
+            "按 Ctrl-C 停止。\n"
         )
-        while stack.alive():
-            time.sleep(1)
-        print("有进程意外退出，正在停止其余进程。", file=sys.stderr, flush=True)
-        raise SystemExit(1)
-    except KeyboardInterrupt:
-        print("\n正在停止……", flush=True)
-    finally:
-        stack.stop()
+
+    supervise(
+        stack, "正在启动扩展部署（PostgreSQL、Redis、nginx、2 个 Rasa、2 个动作服务器）……", banner
+    )

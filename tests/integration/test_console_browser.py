@@ -6,30 +6,19 @@ closes and the bot answers again; an admin creates an account; markup stays text
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from bot.evaluation.chromium import chromium
 from bot.handoff.staff import StaffDirectory
 from bot.runner import Stack
 from tests.integration.citizen import Citizen
 
 pytestmark = pytest.mark.integration
 PASSWORD = "browser test password"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# Headless Debian chromium on a closed network: no background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=\"document.title='pwned'\">请问人才贷"
 
 
@@ -41,12 +30,8 @@ def accounts(stack: Stack) -> None:
 
 
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            await instance.close()
+    async with chromium() as instance:
+        yield instance
 
 
 async def log_in(page: Page, base: str, username: str) -> None:

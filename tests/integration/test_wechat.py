@@ -4,15 +4,14 @@ retries after 5 s) and records what the channel sends through the API."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 import uuid
 from typing import Any, Dict, List
 
 import pytest
 import requests
 
+from bot import runner
 from bot.evaluation.bench_wechat import measure_wechat
 from bot.evaluation.slow_actions import SLOW_PREFIX
 from bot.handoff.staff import StaffDirectory
@@ -32,10 +31,7 @@ def openid(prefix: str = "o") -> str:
 
 
 def user_events(stack: Stack, sender: str) -> List[Dict[str, Any]]:
-    url = f"{stack.settings.rasa_url}/conversations/{sender}/tracker?token={stack.token}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        tracker = json.loads(response.read())
-    return [e for e in tracker["events"] if e["event"] == "user"]
+    return runner.user_events(stack.settings.rasa_url, stack.token, sender)
 
 
 def test_handshake(stack: Stack, wechat: FakeWeChat) -> None:

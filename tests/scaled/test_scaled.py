@@ -6,11 +6,9 @@ Every acknowledged message must be kept, and no request may get a 5xx."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -19,6 +17,7 @@ import pytest
 import requests
 
 from bot.handoff.staff import StaffDirectory
+from bot.runner import user_events
 from bot.scaled.stack import ScaledStack
 from tests.integration.citizen import Citizen
 
@@ -42,10 +41,8 @@ def say(stack: ScaledStack, sender: str, text: str) -> requests.Response:
 
 
 def user_texts(stack: ScaledStack, sender: str) -> List[str]:
-    url = f"http://127.0.0.1:{stack.ports.rasa_api}/conversations/{sender}/tracker?token={stack.token}"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        tracker = json.loads(response.read())
-    return [e["text"] for e in tracker["events"] if e["event"] == "user"]
+    api = f"http://127.0.0.1:{stack.ports.rasa_api}"
+    return [e["text"] for e in user_events(api, stack.token, sender)]
 
 
 @dataclass
