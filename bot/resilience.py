@@ -171,9 +171,14 @@ def apply() -> None:
         return kwargs
 
     tracker_store.create_engine_kwargs = create_engine_kwargs
+    from bot.tracker_store import CachedSQLTrackerStore
+
     sql = tracker_store.SQLTrackerStore
     for name in ("retrieve", "retrieve_full_tracker", "save", "keys"):
         setattr(sql, name, _retry_async(getattr(sql, name), f"Tracker store {name}"))
+    cached = CachedSQLTrackerStore  # its own reads and writes, not through SQLTrackerStore's
+    for name in ("retrieve", "save"):
+        setattr(cached, name, _retry_async(getattr(cached, name), f"Tracker store {name}"))
     lock_store.LockStore.lock = _lock_with_requeue()  # type: ignore[method-assign]
     redis_store = lock_store.RedisLockStore
     for name in ("get_lock", "save_lock", "delete_lock"):

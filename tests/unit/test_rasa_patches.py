@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any, Dict, List
 
+import dask
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.graph import ExecutionContext, GraphComponent, GraphSchema, SchemaNode
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from sqlalchemy import create_engine
 
@@ -61,3 +69,126 @@ def test_sqlite_connections_use_write_ahead_logging(tmp_path: Path) -> None:
     assert sqlite3.connect(tmp_path / "tracker.db").execute("PRAGMA journal_mode").fetchone() == (
         "wal",
     )
+
+
+# --------------------------------------------------------------------------- graph runs
+
+
+class _Adder(GraphComponent):
+    calls: List[str] = []
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> _Adder:
+        return cls(execution_context.node_name or "")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def add(self, a: Any, b: Any = 0) -> Any:
+        _Adder.calls.append(self.name)
+        return a + b
+
+
+def _node(needs: Dict[str, str]) -> SchemaNode:
+    return SchemaNode(needs=needs, uses=_Adder, constructor_name="create", fn="add", config={})
+
+
+def _runner(tmp_path: Path) -> DaskGraphRunner:
+    # A diamond with an unused branch: "top" needs "left" and "right", which both need "x".
+    schema = GraphSchema(
+        {
+            "x": _node({"a": "__number__", "b": "__number__"}),
+            "left": _node({"a": "x", "b": "x"}),
+            "right": _node({"a": "x", "b": "__number__"}),
+            "top": _node({"a": "left", "b": "right"}),
+            "unused": _node({"a": "__number__"}),
+        }
+    )
+    return DaskGraphRunner(
+        schema, LocalModelStorage(tmp_path), ExecutionContext(graph_schema=schema)
+    )
+
+
+def _dask_run(runner: DaskGraphRunner, inputs: Dict[str, Any], targets: List[str]) -> Any:
+    """What ``DaskGraphRunner.run`` did before the patch."""
+    graph = runner._build_dask_graph(runner._graph_schema.minimal_graph_schema(targets))
+    runner._add_inputs_to_graph(inputs, graph)
+    return dict(dask.get(graph, targets))
+
+
+@pytest.mark.parametrize("targets", [["top"], ["left", "right"], ["x"], ["top", "unused"]])
+def test_graph_runs_give_what_dask_gave(tmp_path: Path, targets: List[str]) -> None:
+    runner = _runner(tmp_path)
+    _Adder.calls.clear()
+    expected = _dask_run(runner, {"__number__": 3}, targets)
+    dask_calls = sorted(_Adder.calls)
+    _Adder.calls.clear()
+    assert runner.run(inputs={"__number__": 3}, targets=targets) == expected
+    # Each needed node ran once, and no other.
+    assert sorted(_Adder.calls) == dask_calls
+    assert len(_Adder.calls) == len(set(_Adder.calls))
+
+
+def test_graph_runs_refuse_an_input_named_like_a_node(tmp_path: Path) -> None:
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        _runner(tmp_path).run(inputs={"__number__": "x"}, targets=["top"])
+
+
+def test_graph_runs_leave_a_missing_input_to_the_node(tmp_path: Path) -> None:
+    # As with dask, the node receives the name it could not resolve and reports it.
+    with pytest.raises(GraphRunError, match="Missing input"):
+        _runner(tmp_path).run(inputs={}, targets=["x"])
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _reference_error(response: Any) -> Any:
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    schema = RemoteAction.action_response_format_spec()
+    return best_match(validator_for(schema)(schema).iter_errors(response))
+
+
+RESPONSES = [
+    {},
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "policy", "value": "x", "timestamp": None}]},
+    {"events": [{"event": "slot", "value": "x"}]},  # "name" missing
+    {"events": [{"event": "bot", "text": "您好", "data": {"buttons": []}}]},
+    {"events": [{"event": "bot", "text": 3}]},
+    {"events": [{"event": "action", "name": "action_listen", "policy": None}]},
+    {"events": [{"event": "session_started"}, {"event": "user", "text": "你好"}]},
+    {"events": [{"event": "user", "parse_data": {"entities": [{"value": 1}]}}]},
+    {"events": [{"event": "followup", "name": "utter_greet"}, {"event": "pause"}]},
+    {"events": [{"event": "slot", "name": "a", "value": 1}, {"event": "nope"}]},
+    {"events": [{"name": "no event key"}]},
+    {"events": [{"event": 5}]},
+    {"events": ["slot"]},
+    {"events": [{"event": "reset_slots"}], "responses": [{"text": "好"}, "bad"]},
+    {"events": {"event": "slot"}},
+    {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}]},
+    {"events": [{"event": "active_loop", "name": None}, {"event": "restart"}]},
+    {"events": [{"event": "slot", "name": "a", "value": 1, "metadata": []}]},
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("response", RESPONSES)
+def test_responses_are_judged_as_jsonschema_judges_them(response: Any) -> None:
+    validator = rasa_patches._response_validator()
+    expected = _reference_error(response)
+    assert validator.is_valid(response) is (expected is None)
+    if expected is not None:
+        assert validator.error(response).message == expected.message
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            RemoteAction("action_answer_policy", None)._validate_action_result(response)
+    else:
+        assert RemoteAction("action_answer_policy", None)._validate_action_result(response)

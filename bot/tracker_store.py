@@ -1,0 +1,158 @@
+"""The tracker store of the embedded default: Rasa's SQL tracker store, single writer, with its
+current sessions kept in memory.
+
+Rasa's ``SQLTrackerStore`` reads a conversation's session back from the database at every
+turn and, to know which events are new, counts them again before every save; in SQLite it
+also opens and closes a connection for each (SQLAlchemy 1.4 does not pool SQLite files).
+That was about a third of a turn's CPU (``make bench``, docs/measurements.md).
+
+This store writes every turn to the database exactly as Rasa does (same table, same rows,
+committed before the turn is answered), so nothing is lost on a restart, and keeps the
+serialised events of recent sessions in a bounded LRU cache: a turn reads its session from
+memory and saves only what it added. The cache holds JSON text, so a tracker handed out never
+shares objects with the cache. It mirrors Rasa's query exactly: the events from the latest
+``session_started`` on (by timestamp), in insertion order.
+
+Only valid with one Rasa process writing the database, which is what the embedded default
+is. The scaled deployment (several replicas) uses Rasa's plain ``SQL`` store
+(``config/scaled/endpoints.yml``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_SIZE = 1000
+
+# One stored event: its timestamp, its type and its JSON text, as in the ``events`` table.
+Row = Tuple[Optional[float], str, str]
+
+
+def session_view(rows: List[Row]) -> List[Row]:
+    """The rows Rasa's ``retrieve`` returns: those with a timestamp at or after the latest
+    ``session_started``, or all of them when there is none (SQL's NULL comparison included)."""
+    starts = [ts for ts, type_name, _ in rows if type_name == SessionStarted.type_name]
+    starts = [ts for ts in starts if ts is not None]
+    if not starts:
+        return rows
+    start = max(starts)
+    return [row for row in rows if row[0] is not None and row[0] >= start]
+
+
+class CachedSQLTrackerStore(SQLTrackerStore):
+    """``SQLTrackerStore`` with the current sessions cached; ``cache_size`` conversations."""
+
+    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if int(cache_size) < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.cache_size = int(cache_size)
+        self._sessions: collections.OrderedDict[str, List[Row]] = collections.OrderedDict()
+        self._guard = threading.Lock()
+        if self.engine.dialect.name == "sqlite":
+            self._pool_sqlite_connections()
+
+    def _pool_sqlite_connections(self) -> None:
+        # Keep SQLite connections open between turns instead of one connect/close per query.
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            url,
+            poolclass=sa.pool.QueuePool,
+            pool_size=2,
+            max_overflow=8,
+            connect_args={"check_same_thread": False},
+        )
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+    # ------------------------------------------------------------------ cache
+
+    def _cached(self, sender_id: str) -> Optional[List[Row]]:
+        with self._guard:
+            rows = self._sessions.get(sender_id)
+            if rows is not None:
+                self._sessions.move_to_end(sender_id)
+            return rows
+
+    def _remember(self, sender_id: str, rows: List[Row]) -> None:
+        with self._guard:
+            self._sessions[sender_id] = rows
+            self._sessions.move_to_end(sender_id)
+            while len(self._sessions) > self.cache_size:
+                self._sessions.popitem(last=False)
+
+    def forget(self, sender_id: Optional[str] = None) -> None:
+        """Drops one conversation (or all) from the cache; the next read goes to the database."""
+        with self._guard:
+            if sender_id is None:
+                self._sessions.clear()
+            else:
+                self._sessions.pop(sender_id, None)
+
+    # ------------------------------------------------------------------ reads
+
+    def _session_rows(self, sender_id: str) -> List[Row]:
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+            return [(e.timestamp, e.type_name, e.data) for e in query.all()]
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        """The tracker of the latest session, as ``SQLTrackerStore.retrieve`` returns it."""
+        rows = self._cached(sender_id)
+        if rows is None:
+            rows = self._session_rows(sender_id)
+            # Also when empty: a new conversation is created and saved right after this.
+            self._remember(sender_id, rows)
+        if not self.domain or not rows:
+            return None
+        events = [json.loads(data) for _, _, data in rows]
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    # ------------------------------------------------------------------ writes
+
+    @staticmethod
+    def _row_values(sender_id: str, event: Any) -> Dict[str, Any]:
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Stores the events added since the tracker was read, as ``SQLTrackerStore.save``."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        rows = self._cached(sender_id)
+        if rows is None:
+            rows = self._session_rows(sender_id)
+        events = list(tracker.events)[len(rows) :]
+        if not events:
+            return
+        values = [self._row_values(sender_id, event) for event in events]
+        table = self.SQLEvent.__table__
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(table.insert(), values)
+        except BaseException:
+            # What reached the database is unknown to us now: read it back next time.
+            self.forget(sender_id)
+            raise
+        added: List[Row] = [(v["timestamp"], v["type_name"], v["data"]) for v in values]
+        self._remember(sender_id, session_view(rows + added))
+        logger.debug("Tracker with sender_id '%s' stored to database", sender_id)

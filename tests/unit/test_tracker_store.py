@@ -1,0 +1,190 @@
+"""The embedded default's tracker store stores and returns what Rasa's SQL tracker store does."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Callable, List, Tuple
+
+import pytest
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import read_endpoint_config
+
+from bot.tracker_store import CachedSQLTrackerStore, session_view
+
+from .conftest import DOMAIN_FILE, ROOT
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(DOMAIN_FILE)
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def _user(text: str, ts: float) -> UserUttered:
+    return UserUttered(text, {"name": "ask_policy", "confidence": 0.9}, [], timestamp=ts)
+
+
+def _session_start(ts: float) -> List[Event]:
+    return [
+        ActionExecuted("action_session_start", timestamp=ts),
+        SessionStarted(timestamp=ts + 0.001),
+        ActionExecuted("action_listen", timestamp=ts + 0.002),
+    ]
+
+
+# Each turn: the events a turn adds. A second session starts in turn 3.
+TURNS: List[Callable[[float], List[Event]]] = [
+    lambda t: _session_start(t),
+    lambda t: [
+        _user("人才贷要抵押吗", t),
+        ActionExecuted("action_answer_policy", timestamp=t + 0.01),
+        SlotSet("policy", "zjg_talent_loan", timestamp=t + 0.02),
+        BotUttered("不需要抵押。", timestamp=t + 0.03),
+        ActionExecuted("action_listen", timestamp=t + 0.04),
+    ],
+    lambda t: [_user("谢谢", t), BotUttered("不客气", timestamp=t + 0.01)],
+    lambda t: [*_session_start(t), _user("你好", t + 0.01)],
+    lambda t: [SlotSet("region", "海宁市", timestamp=t), BotUttered("好的", timestamp=t + 0.01)],
+]
+
+
+def _play(store: SQLTrackerStore, domain: Domain, sender: str) -> List[List[dict]]:
+    """Plays TURNS as Rasa does (read, add, save); returns the tracker read before each turn."""
+    seen = []
+    for i, turn in enumerate(TURNS):
+        tracker = run(store.retrieve(sender))
+        if tracker is None:
+            tracker = DialogueStateTracker(sender, domain.slots)
+            seen.append([])
+        else:
+            seen.append([e.as_dict() for e in tracker.events])
+        for event in turn(1000.0 + i * 10):
+            tracker.update(event)
+        run(store.save(tracker))
+    return seen
+
+
+def _rows(path: Path) -> List[Tuple[Any, ...]]:
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT sender_id, type_name, timestamp, intent_name, action_name, data "
+            "FROM events ORDER BY id"
+        ).fetchall()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def _events(tracker: Any) -> List[dict]:
+    return [e.as_dict() for e in tracker.events] if tracker is not None else []
+
+
+def test_writes_and_reads_what_rasas_sql_store_does(tmp_path: Path, domain: Domain) -> None:
+    plain = SQLTrackerStore(domain, db=str(tmp_path / "plain.db"))
+    cached = CachedSQLTrackerStore(domain, db=str(tmp_path / "cached.db"))
+    assert _play(cached, domain, "a") == _play(plain, domain, "a")
+    # The same rows in the same order, and the same latest session read back.
+    assert _rows(tmp_path / "cached.db") == _rows(tmp_path / "plain.db")
+    assert len(_rows(tmp_path / "cached.db")) == sum(len(t(0.0)) for t in TURNS)
+    latest = _events(run(cached.retrieve("a")))
+    assert latest == _events(run(plain.retrieve("a")))
+    assert latest[0]["event"] == "session_started"  # the second session only
+    # Rasa's own store reading the cached store's database agrees, as after a restart.
+    reader = SQLTrackerStore(domain, db=str(tmp_path / "cached.db"))
+    assert _events(run(reader.retrieve("a"))) == latest
+    assert _events(run(reader.retrieve_full_tracker("a"))) == _events(
+        run(plain.retrieve_full_tracker("a"))
+    )
+
+
+def test_a_new_process_continues_from_the_database(tmp_path: Path, domain: Domain) -> None:
+    db = str(tmp_path / "tracker.db")
+    first = CachedSQLTrackerStore(domain, db=db)
+    _play(first, domain, "a")
+    second = CachedSQLTrackerStore(domain, db=db)
+    tracker = run(second.retrieve("a"))
+    assert _events(tracker) == _events(run(first.retrieve("a")))
+    tracker.update(BotUttered("重启后", timestamp=2000.0))
+    run(second.save(tracker))
+    assert _events(run(SQLTrackerStore(domain, db=db).retrieve("a")))[-1]["text"] == "重启后"
+
+
+def test_the_cache_is_bounded_and_evicted_conversations_read_the_database(
+    tmp_path: Path, domain: Domain
+) -> None:
+    db = str(tmp_path / "tracker.db")
+    store = CachedSQLTrackerStore(domain, db=db, cache_size=2)
+    for sender in ("a", "b", "c"):
+        _play(store, domain, sender)
+    assert list(store._sessions) == ["b", "c"]
+    reference = SQLTrackerStore(domain, db=db)
+    for sender in ("a", "b", "c"):
+        assert _events(run(store.retrieve(sender))) == _events(run(reference.retrieve(sender)))
+    assert len(store._sessions) == 2
+
+
+def test_a_failed_write_is_not_remembered(
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    _play(store, domain, "a")
+    tracker = run(store.retrieve("a"))
+    tracker.update(BotUttered("丢失", timestamp=3000.0))
+
+    def refuse() -> Any:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store.engine, "begin", refuse)
+    with pytest.raises(sa.exc.OperationalError):
+        run(store.save(tracker))
+    monkeypatch.undo()
+    assert "a" not in store._sessions
+    assert "丢失" not in [e.get("text") for e in _events(run(store.retrieve("a")))]
+
+
+def test_unknown_conversations_are_none(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    assert run(store.retrieve("nobody")) is None
+    tracker = run(store.get_or_create_tracker("nobody"))
+    assert _events(run(store.retrieve("nobody"))) == _events(tracker)
+
+
+def test_session_view_matches_rasas_query() -> None:
+    rows = [(1.0, "action", "a"), (2.0, "session_started", "b"), (None, "bot", "c"),
+            (3.0, "user", "d"), (2.5, "session_started", "e"), (2.4, "bot", "f")]  # fmt: skip
+    assert session_view(rows) == [(3.0, "user", "d"), (2.5, "session_started", "e")]
+    assert session_view(rows[:1]) == rows[:1]
+    assert session_view([]) == []
+
+
+def test_cache_size_must_be_positive(tmp_path: Path, domain: Domain) -> None:
+    with pytest.raises(ValueError, match="cache_size"):
+        CachedSQLTrackerStore(domain, db=str(tmp_path / "t.db"), cache_size=0)
+
+
+def test_endpoints_yml_loads_this_store(
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rasa falls back to an in-memory store, silently losing everything, if the class
+    # cannot be imported: make sure the shipped configuration really loads it.
+    monkeypatch.setenv("TRACKER_DB", str(tmp_path / "tracker.db"))
+    monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    config = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
+    store = create_tracker_store(config, domain)
+    assert type(store) is CachedSQLTrackerStore
+    assert store.engine.url.database == str(tmp_path / "tracker.db")
