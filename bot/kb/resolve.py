@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 from bot.kb.models import PolicyEntry
 from bot.kb.search import Hit, KBSearch
 from bot.text.normalize import normalize_text
+from bot.text.tokenize import BIGRAM_MARK
 
 # Tuned on tests/eval/questions_*.yml with `make eval` (see docs/nlu.md).
 MIN_SCORE = 2.0  # below this BM25 score an entry is not an answer
@@ -85,6 +86,34 @@ class Resolver:
         words = self._name_words_of([name for entry in entries for name in entry.names])
         return list(dict.fromkeys(words))
 
+    def _said_name_words(self, entry: PolicyEntry, terms: Sequence[str]) -> Set[str]:
+        """The words of the entry's names that the question uses (not the bigrams)."""
+        said = set(terms)
+        return {w for w in self._name_words([entry]) if w in said and not w.startswith(BIGRAM_MARK)}
+
+    def _refers_to(self, current: PolicyEntry, best: PolicyEntry, terms: Sequence[str]) -> bool:
+        """Whether a follow-up names the current entry rather than the best-ranked one."""
+        if best.id == current.id:
+            return False
+        own = self._said_name_words(current, terms)
+        return bool(own) and not (self._said_name_words(best, terms) - own)
+
+    def _named_in_full(self, entry: PolicyEntry, terms: Sequence[str]) -> bool:
+        """Whether every word of one of the entry's names is in the question, in any order
+        ("认定过几名高层次人才" for 高层次人才认定)."""
+        said = set(terms)
+        for name in entry.names:
+            whole = normalize_text(name)
+            # A name jieba keeps whole is said in full when all of its parts are.
+            words = [
+                w
+                for w in self._name_words_of([name])
+                if not w.startswith(BIGRAM_MARK) and w != whole
+            ]
+            if len(words) >= 2 and all(w in said for w in words):
+                return True
+        return False
+
     def _best_covering(self, terms: List[str], region: Optional[str]) -> Optional[PolicyEntry]:
         """The best-ranked entry of a city that covers enough of ``terms``, if any."""
         for hit in self.search.rank(terms, region=region):
@@ -132,6 +161,9 @@ class Resolver:
             current_hit = next((h for h in hits if h.entry.id == current.id), None)
             best = hits[0].score if hits else 0.0
             if current_hit and current_hit.score >= STICKY_RATIO * best:
+                return self._answer(current, q, terms, follow_up=True)
+            if current_hit and self._refers_to(current, hits[0].entry, terms):
+                # "我不是领军人才，有资格吗" after 领军人才走访: its name words, not the other's.
                 return self._answer(current, q, terms, follow_up=True)
             if best < (SWITCH_SCORE if q.aspect else MIN_SCORE):
                 # "每个人能补多少": an aspect with weak topic words is about the same policy.
@@ -193,6 +225,9 @@ class Resolver:
             best = hits[0]
         close = [h.entry for h in hits[1:3] if h.score >= AMBIGUOUS_RATIO * best.score]
         if close:
+            named = [e for e in (best.entry, *close) if self._named_in_full(e, terms)]
+            if len(named) == 1:
+                return self._answer(named[0], q, terms)
             return Resolution(Kind.CHOOSE, aspect=q.aspect, candidates=(best.entry, *close))
         return self._answer(best.entry, q, terms)
 

@@ -58,7 +58,11 @@ class KBSearch:
 
     def __init__(self, kb: KnowledgeBase, segmenter: Optional[Segmenter] = None) -> None:
         self.kb = kb
-        self.segmenter = segmenter or Segmenter(domain_words(kb), stopwords=kb.vocabulary.stopwords)
+        vocab = kb.vocabulary
+        # Everyday words are kept whole too, so that they can be mapped ("有着落" -> "就业").
+        self.segmenter = segmenter or Segmenter(
+            [*domain_words(kb), *vocab.synonyms], stopwords=vocab.stopwords
+        )
         self._entries: List[PolicyEntry] = list(kb)
         corpus = [self._document_terms(e) for e in self._entries]
         self._bm25 = bm25s.BM25()
@@ -66,8 +70,10 @@ class KBSearch:
         self._idf = self._inverse_document_frequency(corpus)
         self._max_idf = max(self._idf.values(), default=1.0)
         self._entry_terms = {e.id: set(doc) for e, doc in zip(self._entries, corpus)}
+        # An everyday word the entries never use stands for the entries' word; one they also
+        # use is kept and the entries' word added.
+        self._synonyms = dict(vocab.synonyms)
         # Region and aspect words say *how* to answer, not *what*: they never rank entries.
-        vocab = kb.vocabulary
         self.non_topic_words: Set[str] = set()
         for region in vocab.regions:
             self.non_topic_words.update(region.aliases)
@@ -102,8 +108,19 @@ class KBSearch:
         return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
 
     def topic_terms(self, text: str, drop: Iterable[str] = ()) -> List[str]:
-        """The words of a normalised question that say what it is about."""
-        return self.segmenter.terms(text, extra_stopwords=self.non_topic_words | set(drop))
+        """The words of a normalised question that say what it is about, everyday words
+        mapped to the words the entries use."""
+        terms = self.segmenter.terms(text, extra_stopwords=self.non_topic_words | set(drop))
+        out: List[str] = []
+        for term in terms:
+            canonical = self._synonyms.get(term)
+            if canonical is None:
+                out.append(term)
+            elif term in self._idf:
+                out.extend((term, canonical))
+            else:
+                out.append(canonical)
+        return out
 
     def rank(self, terms: Sequence[str], region: Optional[str] = None, limit: int = 5) -> List[Hit]:
         """Entries by BM25 score for the given terms, best first, zero scores left out."""

@@ -6,7 +6,7 @@ without touching code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.kb.models import ASPECTS, REGIONS
@@ -27,6 +27,8 @@ class Vocabulary:
     other_places: Tuple[str, ...]
     aspect_triggers: Dict[str, Tuple[str, ...]]
     stopwords: Tuple[str, ...]
+    # Everyday word -> the word the entries use ("老婆" -> "配偶"), for retrieval.
+    synonyms: Mapping[str, str] = field(default_factory=dict)
 
     def region(self, name: Optional[str]) -> Optional[Region]:
         return next((r for r in self.regions if r.name == name), None)
@@ -36,6 +38,24 @@ def _strings(value: Any) -> Optional[Tuple[str, ...]]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         return None
     return tuple(v.strip() for v in value)
+
+
+def _synonyms(raw: Any, problems: List[Tuple[str, str]]) -> Dict[str, str]:
+    """``{word the entries use: [everyday words]}`` turned into ``{everyday word: entry word}``."""
+    if not isinstance(raw, Mapping):
+        problems.append(("synonyms", "须为映射：条目用词 -> 口语说法列表"))
+        return {}
+    out: Dict[str, str] = {}
+    for canonical, words in raw.items():
+        spoken = _strings(words)
+        if not isinstance(canonical, str) or not canonical.strip() or not spoken:
+            problems.append((f"synonyms.{canonical}", "须为非空文本列表"))
+            continue
+        for word in spoken:
+            if word in out and out[word] != canonical.strip():
+                problems.append((f"synonyms.{canonical}", f"“{word}”已对应“{out[word]}”"))
+            out[word] = canonical.strip()
+    return out
 
 
 def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, str]]]:
@@ -80,6 +100,7 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
                 problems.append((f"aspects.{key}", "须为非空文本列表"))
             else:
                 triggers[key] = words
+    synonyms = _synonyms(data.get("synonyms") or {}, problems)
     if problems:
         return None, problems
     return (
@@ -88,6 +109,7 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
             other_places=other or (),
             aspect_triggers=triggers,
             stopwords=stopwords or (),
+            synonyms=synonyms,
         ),
         [],
     )

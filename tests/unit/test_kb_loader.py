@@ -370,6 +370,9 @@ def test_vocabulary_without_one_city(kb_dir: Path) -> None:
         (lambda d: d.update(aspects=["条件"]), "aspects"),
         (lambda d: d.update(stopwords="的"), "stopwords"),
         (lambda d: d.update(other_places=[1, 2]), "other_places"),
+        (lambda d: d.update(synonyms=["老婆"]), "synonyms"),
+        (lambda d: d["synonyms"].update(配偶=[]), "synonyms.配偶"),
+        (lambda d: d["synonyms"].update(家属=["老婆"]), "synonyms.家属"),  # 老婆 is 配偶 already
     ],
 )
 def test_bad_vocabulary(kb_dir: Path, change: Any, field: str) -> None:

@@ -257,3 +257,35 @@ def test_other_place_with_a_linked_policy_is_out_of_area(
     ask: Ask, text: str, place: str, linked: Any
 ) -> None:
     assert ask(text, other_place=place, linked=linked).kind is Kind.OUT_OF_AREA
+
+
+# --- follow-ups and near ties ----------------------------------------------------------
+
+
+def test_a_follow_up_naming_the_current_entry_stays_with_it(ask: Ask) -> None:
+    # "领军" is a word of 领军人才走访's names, and of none of 人才绿卡's (ranked first).
+    resolution = ask(
+        "那不是领军人才的人能参加吗", current_policy="hn_leader_liaison", known_region="海宁市"
+    )
+    assert_answer(resolution, "hn_leader_liaison")
+    assert resolution.follow_up
+
+
+@pytest.mark.parametrize(
+    ("question", "current", "region", "expected"),
+    [
+        # "补贴" is in both entries' names, "买房" (购房) only in the other one's.
+        ("那买房的补贴呢", "zjg_rent_subsidy", "张家港市", "zjg_housing_purchase_subsidy"),
+        # "领军" names the current entry, but "绿卡" names another.
+        ("那领军人才的绿卡怎么办", "hn_leader_liaison", "海宁市", "hn_green_card"),
+    ],
+)
+def test_a_follow_up_naming_another_entry_moves_to_it(
+    ask: Ask, question: str, current: str, region: str, expected: str
+) -> None:
+    assert_answer(ask(question, current_policy=current, known_region=region), expected)
+
+
+def test_a_name_said_in_other_words_settles_a_near_tie(ask: Ask) -> None:
+    # All words of "高层次人才认定", not in that order: no choice to make.
+    assert_answer(ask("张家港高层次人才是怎么认定的"), "zjg_high_level_talent_recognition")

@@ -195,3 +195,22 @@ def test_best_sentences_without_overlap_is_empty(search: KBSearch, kb: Knowledge
 def test_best_sentences_respects_the_limit(search: KBSearch, kb: KnowledgeBase) -> None:
     entry = kb.entries["zjg_talent_loan"]
     assert len(search.best_sentences(entry, ["人才贷", "抵押", "放款"], limit=1)) == 1
+
+
+def test_everyday_words_stand_for_the_entries_words(service: PolicyService) -> None:
+    terms = service.search.topic_terms(normalize_text("我媳妇想在张家港上班"))
+    # Words the entries never use are replaced; the entries' words are what is matched.
+    assert "配偶" in terms and "就业" in terms
+    assert "媳妇" not in terms and "上班" not in terms
+    # A word some entries also use is kept, and the entries' word added.
+    kept = service.search.topic_terms(normalize_text("小孩读书"))
+    assert "入学" in kept and "子女" in kept
+    assert "读书" in kept
+
+
+def test_a_colloquial_family_question_finds_its_entry(service: PolicyService) -> None:
+    hits = service.search.rank(
+        service.search.topic_terms(normalize_text("我老公调到张家港了，我过去工作有着落吗")),
+        region="张家港市",
+    )
+    assert hits[0].entry.id == "zjg_spouse_employment"
