@@ -471,48 +471,65 @@ def run_benchmark(settings: Settings, duration: float) -> int:
             WECHAT_AES_KEY="",
             WECHAT_API_BASE=wechat.url,
         )
-        proxy = SlowActionProxy("")  # its upstream is the action server, once it has a port
-        proxy.start()
-        print("启动 Rasa 与动作服务器……", flush=True)
-        stack, started = start_stack(settings, out_dir, action_proxy=proxy)
-        settings = stack.settings
-        run_id = uuid.uuid4().hex[:8]
         try:
-            ready = time.monotonic() - started
-            first_reply = _wait_first_reply(settings.rasa_url, f"bench-{run_id}-start", started)
-            result["start"] = {"ready_seconds": ready, "first_reply_seconds": first_reply}
-            print(f"裸 NLU（/model/parse）{duration:.0f} 秒……", flush=True)
-            result["bare_parse"] = asyncio.run(
-                _bare_parse(settings.rasa_url, stack.token, texts, duration)
-            )
-            result["webhook"] = []
-            for level in LEVELS:
-                print(f"REST webhook：{level} 路会话 {duration:.0f} 秒……", flush=True)
-                result["webhook"].append(
-                    asyncio.run(_webhook_level(settings.rasa_url, texts, level, duration, run_id))
+            print("启动 Rasa 与动作服务器……", flush=True)
+            stack, started = start_stack(settings, out_dir)
+            base_settings, settings = settings, stack.settings
+            run_id = uuid.uuid4().hex[:8]
+            try:
+                ready = time.monotonic() - started
+                first_reply = _wait_first_reply(settings.rasa_url, f"bench-{run_id}-start", started)
+                result["start"] = {"ready_seconds": ready, "first_reply_seconds": first_reply}
+                print(f"裸 NLU（/model/parse）{duration:.0f} 秒……", flush=True)
+                result["bare_parse"] = asyncio.run(
+                    _bare_parse(settings.rasa_url, stack.token, texts, duration)
                 )
-            print(f"状态查询：{APPLICATIONS} 条办件……", flush=True)
-            result["lookup"] = measure_lookup(
-                settings.database_url, settings.action_url, settings.root, out_dir
-            )
-            print("人工转接：专员消息送达与排队实时更新……", flush=True)
-            result["handoff"] = measure_handoff(
-                settings.database_url, settings.rasa_url, settings.web_url
-            )
-            print("网页组件：真实 Chromium 中提问到答案出现……", flush=True)
-            result["widget"] = measure_widget_answers(settings.web_url)
-            print("微信渠道：200 条消息，其中 20 条动作放慢到 5 秒以上……", flush=True)
-            result["wechat"] = measure_wechat(wechat, settings.rasa_url, stack.token)
-            rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
-            result["memory"] = {
-                "rasa_rss_mb": rss_mb(rasa_pid) if rasa_pid else None,
-                "actions_rss_mb": rss_mb(actions_pid) if actions_pid else None,
-            }
-            if not stack.alive():
-                raise RuntimeError("基准测试过程中 Rasa 或动作服务器退出，结果无效")
+                result["webhook"] = []
+                for level in LEVELS:
+                    print(f"REST webhook：{level} 路会话 {duration:.0f} 秒……", flush=True)
+                    result["webhook"].append(
+                        asyncio.run(
+                            _webhook_level(settings.rasa_url, texts, level, duration, run_id)
+                        )
+                    )
+                print(f"状态查询：{APPLICATIONS} 条办件……", flush=True)
+                result["lookup"] = measure_lookup(
+                    settings.database_url, settings.action_url, settings.root, out_dir
+                )
+                print("人工转接：专员消息送达与排队实时更新……", flush=True)
+                result["handoff"] = measure_handoff(
+                    settings.database_url, settings.rasa_url, settings.web_url
+                )
+                print("网页组件：真实 Chromium 中提问到答案出现……", flush=True)
+                result["widget"] = measure_widget_answers(settings.web_url)
+                rasa_pid, actions_pid = _pid(stack, "rasa"), _pid(stack, "actions")
+                result["memory"] = {
+                    "rasa_rss_mb": rss_mb(rasa_pid) if rasa_pid else None,
+                    "actions_rss_mb": rss_mb(actions_pid) if actions_pid else None,
+                }
+                if not stack.alive():
+                    raise RuntimeError("基准测试过程中 Rasa 或动作服务器退出，结果无效")
+            finally:
+                stack.stop()
+
+            # WeChat last, on a stack of its own whose actions go through a proxy that slows
+            # chosen conversations (the phases above measure Rasa calling the action server
+            # directly, as deployed).
+            proxy = SlowActionProxy("")  # its upstream is the action server, once it has a port
+            proxy.start()
+            try:
+                print("微信渠道：200 条消息，其中 20 条动作放慢到 5 秒以上……", flush=True)
+                stack, _ = start_stack(base_settings, out_dir / "wechat", action_proxy=proxy)
+                try:
+                    result["wechat"] = measure_wechat(wechat, stack.settings.rasa_url, stack.token)
+                    if not stack.alive():
+                        raise RuntimeError("基准测试过程中 Rasa 或动作服务器退出，结果无效")
+                finally:
+                    stack.stop()
+            finally:
+                proxy.stop()
+
         finally:
-            stack.stop()
-            proxy.stop()
             wechat.stop()
 
         targets = build_targets(result)
