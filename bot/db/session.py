@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.config import ROOT, load_settings
 from bot.db.sqlite import set_pragmas
@@ -51,7 +52,19 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 def make_engine(url: Optional[str] = None) -> Engine:
     """A new engine for ``url`` (see ``database_url``), with the SQLite pragmas if SQLite."""
     resolved = database_url(url)
-    engine = create_engine(resolved, future=True, pool_pre_ping=True)
+    parsed = make_url(resolved)
+    kwargs: Dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # SQLAlchemy 1.4 opens a new SQLite connection per session (and sets the pragmas each
+        # time), the larger part of a short query. A pool keeps them; each is used by one
+        # thread at a time, as the pool hands it out.
+        kwargs = {
+            "poolclass": QueuePool,
+            "pool_size": 5,
+            "max_overflow": 10,
+            "connect_args": {"check_same_thread": False},
+        }
+    engine = create_engine(resolved, future=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
