@@ -61,8 +61,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_size = int(cache_size)
         self._sessions: collections.OrderedDict[str, List[Row]] = collections.OrderedDict()
         self._guard = threading.Lock()
-        if self.engine.dialect.name == "sqlite":
-            self._pool_sqlite_connections()
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
+            None,
+            "",
+            ":memory:",
+        ):
+            self._pool_sqlite_connections()  # (an in-memory database is one per connection)
 
     def _pool_sqlite_connections(self) -> None:
         # Keep SQLite connections open between turns instead of one connect/close per query.

@@ -188,3 +188,13 @@ def test_endpoints_yml_loads_this_store(
     store = create_tracker_store(config, domain)
     assert type(store) is CachedSQLTrackerStore
     assert store.engine.url.database == str(tmp_path / "tracker.db")
+
+
+def test_an_in_memory_database_keeps_rasas_engine(domain: Domain) -> None:
+    # A pool would give each connection its own, empty, in-memory database.
+    store = CachedSQLTrackerStore(domain, db=":memory:")
+    tracker = DialogueStateTracker("m", domain.slots)
+    tracker.update(BotUttered("内存", timestamp=1.0))
+    run(store.save(tracker))
+    store.forget()
+    assert _events(run(store.retrieve("m"))) == _events(tracker)
