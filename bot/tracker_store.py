@@ -32,6 +32,8 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot.db.sqlite import pooled_engine_kwargs, sqlite_file
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SIZE = 1000
@@ -61,25 +63,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_size = int(cache_size)
         self._sessions: collections.OrderedDict[str, List[Row]] = collections.OrderedDict()
         self._guard = threading.Lock()
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
-            None,
-            "",
-            ":memory:",
-        ):
-            self._pool_sqlite_connections()  # (an in-memory database is one per connection)
-
-    def _pool_sqlite_connections(self) -> None:
-        # Keep SQLite connections open between turns instead of one connect/close per query.
-        url = self.engine.url
-        self.engine.dispose()
-        self.engine = sa.create_engine(
-            url,
-            poolclass=sa.pool.QueuePool,
-            pool_size=2,
-            max_overflow=8,
-            connect_args={"check_same_thread": False},
-        )
-        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        if sqlite_file(self.engine.url):
+            # Rasa's engine opens a connection per query; keep them open instead.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = sa.create_engine(url, **pooled_engine_kwargs())
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     # ------------------------------------------------------------------ cache
 

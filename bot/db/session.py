@@ -15,10 +15,9 @@ from typing import Any, Dict, Iterator, Optional
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import QueuePool
 
 from bot.config import ROOT, load_settings
-from bot.db.sqlite import set_pragmas
+from bot.db.sqlite import pooled_engine_kwargs, set_pragmas, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_INI = ROOT / "alembic.ini"
@@ -34,9 +33,9 @@ def database_url(url: Optional[str] = None) -> str:
     The directory of a file-based SQLite database is created, so a fresh checkout works.
     """
     resolved = url or load_settings().database_url
-    parsed = make_url(resolved)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(resolved)
+    if path is not None:
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return resolved
 
 
@@ -52,18 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 def make_engine(url: Optional[str] = None) -> Engine:
     """A new engine for ``url`` (see ``database_url``), with the SQLite pragmas if SQLite."""
     resolved = database_url(url)
-    parsed = make_url(resolved)
-    kwargs: Dict[str, Any] = {"pool_pre_ping": True}
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # SQLAlchemy 1.4 opens a new SQLite connection per session (and sets the pragmas each
-        # time), the larger part of a short query. A pool keeps them; each is used by one
-        # thread at a time, as the pool hands it out.
-        kwargs = {
-            "poolclass": QueuePool,
-            "pool_size": 5,
-            "max_overflow": 10,
-            "connect_args": {"check_same_thread": False},
-        }
+    kwargs = pooled_engine_kwargs() if sqlite_file(resolved) else {"pool_pre_ping": True}
     engine = create_engine(resolved, future=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

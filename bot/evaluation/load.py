@@ -529,17 +529,14 @@ def _exercise(
 
 
 def _run_single(settings: Settings, work: Path, logs: Path, **load: Any) -> Dict[str, Any]:
-    from bot.evaluation.report import fresh_tracker_db
-    from bot.runner import Stack, isolated
+    from bot.evaluation.report import start_stack
 
-    own = isolated(settings, work / "single")
-    fresh_tracker_db(own.tracker_db)
-    stack = Stack(own, log_dir=logs / "single")
     print("单进程部署：启动 Rasa、动作服务器、网页服务器……", flush=True)
-    started = time.monotonic()
-    stack.start()
+    stack, started = start_stack(settings, work / "single", log_dir=logs / "single")
     try:
-        return _exercise(settings, "single", stack, own.rasa_url, started=started, **load)
+        return _exercise(
+            settings, "single", stack, stack.settings.rasa_url, started=started, **load
+        )
     finally:
         stack.stop()
 

@@ -208,18 +208,22 @@ def process_tree(pid: int) -> List[int]:
 
 
 def start_stack(
-    settings: Settings, work_dir: Path, action_proxy: Optional[SlowActionProxy] = None
+    settings: Settings,
+    work_dir: Path,
+    action_proxy: Optional[SlowActionProxy] = None,
+    log_dir: Optional[Path] = None,
 ) -> Tuple[Stack, float]:
     """Starts a stack of our own on free ports with an empty tracker store (so a running
     ``make run`` is neither disturbed nor measured) and returns it with its start time.
-    With ``action_proxy`` (started), Rasa calls the action server through it."""
+    With ``action_proxy`` (started), Rasa calls the action server through it. Logs go to
+    ``log_dir`` (default ``work_dir/logs``)."""
     own = isolated(settings, work_dir)
     fresh_tracker_db(own.tracker_db)
     action_url = None
     if action_proxy is not None:
         action_proxy.upstream = f"http://127.0.0.1:{own.action_port}/webhook"
         action_url = action_proxy.url
-    stack = Stack(own, log_dir=work_dir / "logs", action_url=action_url)
+    stack = Stack(own, log_dir=log_dir or work_dir / "logs", action_url=action_url)
     started = time.monotonic()
     stack.start()
     return stack, started

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from bot.kb.models import PolicyEntry
 from bot.kb.search import Hit, KBSearch
@@ -65,6 +65,7 @@ class Resolver:
     def __init__(self, search: KBSearch) -> None:
         self.search = search
         self.kb = search.kb
+        self._name_terms: Dict[str, Tuple[str, ...]] = {}
 
     def _entries(self, ids: Sequence[str]) -> List[PolicyEntry]:
         seen, out = set(), []
@@ -78,7 +79,13 @@ class Resolver:
     def _name_words_of(self, names: Sequence[str]) -> List[str]:
         words: List[str] = []
         for name in names:
-            words.extend(self.search.segmenter.terms(normalize_text(name)))
+            # Names come from the knowledge base: each is segmented once, not at every question.
+            terms = self._name_terms.get(name)
+            if terms is None:
+                terms = self._name_terms[name] = tuple(
+                    self.search.segmenter.terms(normalize_text(name))
+                )
+            words.extend(terms)
         return words
 
     def _name_words(self, entries: Sequence[PolicyEntry]) -> List[str]:

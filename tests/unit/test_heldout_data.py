@@ -6,17 +6,15 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from rasa.shared.nlu.training_data.loading import load_data
 
-from bot.evaluation.report import BLIND_FILE, HELDOUT_FILE, load_questions
+from bot.evaluation.report import BLIND_FILE, HELDOUT_FILE, load_heldout, load_questions
 from bot.text.normalize import normalize_text
 
 from .conftest import ROOT
 
 
 def _examples(path: Path) -> List[Tuple[str, str]]:
-    data = load_data(str(path), language="zh")
-    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
+    return load_heldout(ROOT, path)  # any NLU file: (text, intent) pairs
 
 
 def _key(text: str) -> str:
