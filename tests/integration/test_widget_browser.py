@@ -26,6 +26,7 @@ from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
 from bot.runner import Stack
 from tests.integration.test_console_browser import browser
+from tests.integration.test_console_handoff import api
 
 pytestmark = pytest.mark.integration
 PASSWORD = "widget browser password"
@@ -58,16 +59,6 @@ async def serious_accessibility_problems(target: Page | Frame) -> List[Dict[str,
             .filter((v) => v.impact === "serious" || v.impact === "critical")
             .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target) }))"""
     )
-
-
-async def api(
-    http: aiohttp.ClientSession, method: str, url: str, token: str = "", **kw: Any
-) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.request(method, url, headers=headers, **kw) as response:
-        body = await response.json()
-        assert response.status < 300, (url, response.status, body)
-        return body
 
 
 async def log_in(http: aiohttp.ClientSession, web_url: str, username: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import pytest
 import spacy  # noqa: F401  (see below)
 import yaml
 
+from bot.config import load_settings
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, REGIONS
 from bot.kb.resolve import Question, Resolution
@@ -129,6 +131,17 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     upgrade_database(url)
     yield url
     dispose_engines()
+
+
+@pytest.fixture
+def web_settings(db_url: str, tmp_path: Path, always_open: None) -> Any:
+    """Settings of a web server on the fresh database, with its var/ and tracker in tmp_path."""
+    return dataclasses.replace(
+        load_settings(),
+        var_dir=tmp_path / "var",
+        database_url=db_url,
+        tracker_db=tmp_path / "tracker.db",
+    )
 
 
 @pytest.fixture

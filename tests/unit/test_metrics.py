@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot import metrics
-from bot.config import load_settings
 from bot.handoff.tickets import HandoffService
 from bot.web.app import create_app
 
@@ -38,15 +36,9 @@ def test_handoff_gauges() -> None:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, always_open: None) -> Any:
-    return dataclasses.replace(
-        load_settings(),
-        var_dir=tmp_path / "var",
-        database_url=db_url,
-        tracker_db=tmp_path / "tracker.db",
-        rasa_port=9,  # nothing listens: Rasa is "down"
-        rasa_host="127.0.0.1",
-    )
+def settings(web_settings: Any) -> Any:
+    # Nothing listens on port 9: Rasa is "down".
+    return dataclasses.replace(web_settings, rasa_port=9, rasa_host="127.0.0.1")
 
 
 def test_web_metrics_and_readiness(settings: Any) -> None:

@@ -5,7 +5,6 @@ fake Rasa HTTP API, escaping."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List
@@ -14,7 +13,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.config import load_settings
 from bot.handoff.outbox import Outbox
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
@@ -27,13 +25,8 @@ Scenario = Callable[[TestClient], Awaitable[None]]
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, always_open: None) -> Any:
-    return dataclasses.replace(
-        load_settings(),
-        var_dir=tmp_path / "var",
-        database_url=db_url,
-        tracker_db=tmp_path / "tracker.db",
-    )
+def settings(web_settings: Any) -> Any:
+    return web_settings
 
 
 @pytest.fixture
