@@ -254,3 +254,7 @@ def apply() -> None:
     from rasa.core.processor import MessageProcessor
 
     MessageProcessor._should_handle_message = staticmethod(_should_handle_message)  # type: ignore[method-assign]
+
+    from bot import rasa_states
+
+    rasa_states.apply()

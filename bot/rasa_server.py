@@ -22,11 +22,12 @@ def main() -> None:
     os.environ.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     from rasa.__main__ import main as rasa_main
 
-    from bot import log_privacy, metrics, rasa_patches, resilience
+    from bot import action_client, log_privacy, metrics, rasa_patches, resilience
 
     log_privacy.install(structured=True)
     rasa_patches.apply()
     resilience.apply()
+    action_client.apply()
     metrics.instrument_rasa()
 
     sys.argv = ["rasa", "run", "--enable-api", "--auth-token", token, *sys.argv[1:]]

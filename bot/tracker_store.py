@@ -13,6 +13,14 @@ memory and saves only what it added. The cache holds JSON text, so a tracker han
 shares objects with the cache. It mirrors Rasa's query exactly: the events from the latest
 ``session_started`` on (by timestamp), in insertion order.
 
+The tracker objects of the most recent conversations are also kept once saved, and the next
+``retrieve`` of the conversation hands the object itself out again instead of rebuilding it
+from JSON (and the policies' states, ``bot/rasa_states.py``, go on from where they were).
+An object is handed out once: it is taken from the store, and comes back with its next save.
+It is only handed out while it holds exactly the saved session (same number of events, the
+domain it was built with); a conversation whose save failed, or that an object was taken
+for and not saved, is rebuilt from JSON as before.
+
 Only valid with one Rasa process writing the database, which is what the embedded default
 is. The scaled deployment (several replicas) uses Rasa's plain ``SQL`` store
 (``config/scaled/endpoints.yml``).
@@ -37,6 +45,9 @@ from bot.db.sqlite import pooled_engine_kwargs, sqlite_file
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SIZE = 1000
+# Tracker objects kept between turns: the conversations of the last minutes. An object of a
+# long session is heavier than its JSON, hence its own, smaller bound.
+DEFAULT_LIVE_SIZE = 100
 
 # One stored event: its timestamp, its type and its JSON text, as in the ``events`` table.
 Row = Tuple[Optional[float], str, str]
@@ -56,12 +67,25 @@ def session_view(rows: List[Row]) -> List[Row]:
 class CachedSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` with the current sessions cached; ``cache_size`` conversations."""
 
-    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        live_size: int = DEFAULT_LIVE_SIZE,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if int(cache_size) < 1:
             raise ValueError("cache_size must be at least 1")
+        if int(live_size) < 0:
+            raise ValueError("live_size must be at least 0")
         self.cache_size = int(cache_size)
+        self.live_size = min(int(live_size), self.cache_size)
         self._sessions: collections.OrderedDict[str, List[Row]] = collections.OrderedDict()
+        # sender_id -> (tracker, its number of events when saved, the domain it was built for)
+        self._live: collections.OrderedDict[str, Tuple[DialogueStateTracker, int, Any]] = (
+            collections.OrderedDict()
+        )
         self._guard = threading.Lock()
         if sqlite_file(self.engine.url):
             # Rasa's engine opens a connection per query; keep them open instead.
@@ -91,8 +115,30 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         with self._guard:
             if sender_id is None:
                 self._sessions.clear()
+                self._live.clear()
             else:
                 self._sessions.pop(sender_id, None)
+                self._live.pop(sender_id, None)
+
+    def _keep(self, sender_id: str, tracker: DialogueStateTracker) -> None:
+        if self.live_size == 0:
+            return
+        with self._guard:
+            self._live[sender_id] = (tracker, len(tracker.events), self.domain)
+            self._live.move_to_end(sender_id)
+            while len(self._live) > self.live_size:
+                self._live.popitem(last=False)
+
+    def _take(self, sender_id: str, saved_events: int) -> Optional[DialogueStateTracker]:
+        """The kept tracker of ``sender_id`` if it is still exactly the saved session."""
+        with self._guard:
+            kept = self._live.pop(sender_id, None)
+        if kept is None:
+            return None
+        tracker, events, domain = kept
+        if events != saved_events or len(tracker.events) != events or domain is not self.domain:
+            return None  # changed after its save (or the model changed): rebuilt from JSON
+        return tracker
 
     # ------------------------------------------------------------------ reads
 
@@ -110,6 +156,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._remember(sender_id, rows)
         if not self.domain or not rows:
             return None
+        kept = self._take(sender_id, len(rows))
+        if kept is not None:
+            return kept
         events = [json.loads(data) for _, _, data in rows]
         return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
 
@@ -136,6 +185,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             rows = self._session_rows(sender_id)
         events = list(tracker.events)[len(rows) :]
         if not events:
+            if len(tracker.events) == len(rows):
+                self._keep(sender_id, tracker)
             return
         values = [self._row_values(sender_id, event) for event in events]
         table = self.SQLEvent.__table__
@@ -147,5 +198,11 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self.forget(sender_id)
             raise
         added: List[Row] = [(v["timestamp"], v["type_name"], v["data"]) for v in values]
-        self._remember(sender_id, session_view(rows + added))
+        session = session_view(rows + added)
+        self._remember(sender_id, session)
+        if len(session) == len(tracker.events):
+            self._keep(sender_id, tracker)
+        else:
+            with self._guard:  # a new session began: the next read is the new session only
+                self._live.pop(sender_id, None)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)

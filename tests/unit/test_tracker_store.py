@@ -198,3 +198,74 @@ def test_an_in_memory_database_keeps_rasas_engine(domain: Domain) -> None:
     run(store.save(tracker))
     store.forget()
     assert _events(run(store.retrieve("m"))) == _events(tracker)
+
+
+def test_a_saved_tracker_is_handed_out_again_once(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    _play(store, domain, "a")
+    tracker = run(store.retrieve("a"))
+    tracker.update(BotUttered("第二轮", timestamp=2000.0))
+    run(store.save(tracker))
+    again = run(store.retrieve("a"))
+    assert again is tracker  # not rebuilt from JSON
+    # Taken: another reader at the same time gets its own copy of the saved session.
+    other = run(store.retrieve("a"))
+    assert other is not tracker
+    assert _events(other) == _events(tracker)
+    assert _events(other) == _events(
+        run(SQLTrackerStore(domain, db=store.engine.url.database).retrieve("a"))
+    )
+
+
+def test_a_tracker_changed_after_its_save_is_not_handed_out(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    # Rasa's create_tracker saves a new tracker, then the turn goes on adding events to it.
+    created = run(store.get_or_create_tracker("new"))
+    created.update(_user("未保存", 5.0))
+    tracker = run(store.retrieve("new"))
+    assert tracker is not created
+    assert "未保存" not in [e.get("text") for e in _events(tracker)]
+
+
+def test_a_new_session_is_read_back_as_the_new_session_only(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    tracker = DialogueStateTracker("a", domain.slots)
+    for turn, start in zip(TURNS[:4], (1000.0, 1010.0, 1020.0, 1030.0)):
+        for event in turn(start):
+            tracker.update(event)
+    run(store.save(tracker))  # two sessions in one object
+    again = run(store.retrieve("a"))
+    assert again is not tracker
+    assert _events(again)[0]["event"] == "session_started"
+
+
+def test_a_failed_save_or_another_model_rebuilds_the_tracker(
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    _play(store, domain, "a")
+    tracker = run(store.retrieve("a"))
+    run(store.save(tracker))
+    store.domain = Domain.load(DOMAIN_FILE)  # the model was replaced
+    assert run(store.retrieve("a")) is not tracker
+    store.forget()
+    tracker = run(store.retrieve("a"))
+    run(store.save(tracker))
+    tracker.update(BotUttered("丢失", timestamp=3000.0))
+    monkeypatch.setattr(store.engine, "begin", lambda: (_ for _ in ()).throw(OSError("disk")))
+    with pytest.raises(OSError):
+        run(store.save(tracker))
+    monkeypatch.undo()
+    again = run(store.retrieve("a"))
+    assert again is not tracker
+    assert "丢失" not in [e.get("text") for e in _events(again)]
+
+
+def test_no_trackers_are_kept_with_live_size_zero(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"), live_size=0)
+    _play(store, domain, "a")
+    tracker = run(store.retrieve("a"))
+    run(store.save(tracker))
+    assert run(store.retrieve("a")) is not tracker
+    with pytest.raises(ValueError, match="live_size"):
+        CachedSQLTrackerStore(domain, db=str(tmp_path / "t.db"), live_size=-1)
