@@ -20,7 +20,7 @@ import urllib.error
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import aiohttp
 import numpy as np
@@ -49,8 +49,12 @@ from bot.evaluation.slow_actions import SlowActionProxy
 from bot.runner import Stack, rest_message
 from bot.wechat.fake import FakeWeChat
 
-LEVELS = (1, 8, 32)
+# Concurrent conversations measured after the single one (_floor_and_one_conversation).
+CONCURRENT_LEVELS = (8, 32)
 WARMUP_REQUESTS = 20
+# The floor and the single conversation alternate in slices this long (see
+# _floor_and_one_conversation).
+SLICE_SECONDS = 1.0
 MAX_REQUESTS_PER_PHASE = 20_000  # a bound on count as well as time, whatever the duration
 REQUEST_TIMEOUT = 30.0
 TRAIN_TIMEOUT = 1800.0
@@ -148,30 +152,29 @@ def _session() -> aiohttp.ClientSession:
     )
 
 
-async def _bare_parse(
-    base_url: str, token: str, texts: Sequence[str], duration: float
-) -> Dict[str, Any]:
-    """The NLU floor: /model/parse, one request at a time, no tracker and no action call."""
+async def _parse_until(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    token: str,
+    texts: Sequence[str],
+    start: int,
+    deadline: float,
+    phase: Phase,
+) -> int:
+    """/model/parse, one request at a time, until ``deadline``; returns the next text's index."""
     url = f"{base_url}/model/parse"
     params = {"token": token}
-    phase = Phase()
-    async with _session() as session:
-        for text in texts[:WARMUP_REQUESTS]:
-            await _post(session, url, {"text": text}, params)
-        started = time.monotonic()
-        deadline = started + duration
-        i = 0
-        while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
-            text = texts[i % len(texts)]
-            i += 1
-            phase.sent += 1
-            t0 = time.perf_counter()
-            if await _post(session, url, {"text": text}, params):
-                phase.latencies.append((time.perf_counter() - t0) * 1000)
-            else:
-                phase.errors += 1
-        phase.seconds = time.monotonic() - started
-    return phase.summary()
+    i = start
+    while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
+        text = texts[i % len(texts)]
+        i += 1
+        phase.sent += 1
+        t0 = time.perf_counter()
+        if await _post(session, url, {"text": text}, params):
+            phase.latencies.append((time.perf_counter() - t0) * 1000)
+        else:
+            phase.errors += 1
+    return i
 
 
 TURNS_PER_CONVERSATION = 8
@@ -185,8 +188,11 @@ async def _conversation(
     offset: int,
     deadline: float,
     phase: Phase,
-) -> None:
-    i = offset
+    start: Optional[int] = None,
+) -> int:
+    """One conversation's turns until ``deadline``, from question ``start`` (default
+    ``offset``); returns where it stopped, so that it can go on later."""
+    i = offset if start is None else start
     while time.monotonic() < deadline and phase.sent < MAX_REQUESTS_PER_PHASE:
         text = texts[i % len(texts)]
         # A citizen's conversation is a handful of turns; one endless conversation would
@@ -199,6 +205,7 @@ async def _conversation(
             phase.latencies.append((time.perf_counter() - t0) * 1000)
         else:
             phase.errors += 1
+    return i
 
 
 async def _webhook_level(
@@ -222,6 +229,36 @@ async def _webhook_level(
         )
         phase.seconds = time.monotonic() - started
     return {"conversations": level, **phase.summary()}
+
+
+async def _floor_and_one_conversation(
+    base_url: str, token: str, texts: Sequence[str], duration: float, run_id: str
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The NLU floor and one conversation over the webhook, ``duration`` seconds each, in
+    alternating slices of ``SLICE_SECONDS``. Their ratio is a target; measured one after the
+    other, it also took in how the shared machine's speed drifted in between (±20 % within
+    a minute here), so both are measured across the same minute instead."""
+    floor, single = Phase(), Phase()
+    webhook = f"{base_url}/webhooks/rest/webhook"
+    sender = f"bench-{run_id}-c1-0"
+    async with _session() as session:
+        for text in texts[:WARMUP_REQUESTS]:
+            await _post(session, f"{base_url}/model/parse", {"text": text}, {"token": token})
+        parse_at, turn_at, left = 0, 0, duration
+        while left > 0:
+            span = min(SLICE_SECONDS, left)
+            left -= span
+            started = time.monotonic()
+            parse_at = await _parse_until(
+                session, base_url, token, texts, parse_at, started + span, floor
+            )
+            floor.seconds += time.monotonic() - started
+            started = time.monotonic()
+            turn_at = await _conversation(
+                session, webhook, sender, texts, 0, started + span, single, turn_at
+            )
+            single.seconds += time.monotonic() - started
+    return floor.summary(), {"conversations": 1, **single.summary()}
 
 
 # --------------------------------------------------------------------------- start, memory
@@ -480,12 +517,18 @@ def run_benchmark(settings: Settings, duration: float) -> int:
                 ready = time.monotonic() - started
                 first_reply = _wait_first_reply(settings.rasa_url, f"bench-{run_id}-start", started)
                 result["start"] = {"ready_seconds": ready, "first_reply_seconds": first_reply}
-                print(f"裸 NLU（/model/parse）{duration:.0f} 秒……", flush=True)
-                result["bare_parse"] = asyncio.run(
-                    _bare_parse(settings.rasa_url, stack.token, texts, duration)
+                print(
+                    f"裸 NLU（/model/parse）与 REST webhook 1 路会话，交替各 {duration:.0f} 秒……",
+                    flush=True,
                 )
-                result["webhook"] = []
-                for level in LEVELS:
+                floor, single = asyncio.run(
+                    _floor_and_one_conversation(
+                        settings.rasa_url, stack.token, texts, duration, run_id
+                    )
+                )
+                result["bare_parse"] = floor
+                result["webhook"] = [single]
+                for level in CONCURRENT_LEVELS:
                     print(f"REST webhook：{level} 路会话 {duration:.0f} 秒……", flush=True)
                     result["webhook"].append(
                         asyncio.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, Dict, List
 
 import pytest
@@ -137,3 +138,27 @@ def test_the_sessions_are_closed_when_the_server_stops(monkeypatch: pytest.Monke
     session = asyncio.run(main())
     assert closed == ["rasa"]
     assert session.closed
+
+
+@pytest.mark.parametrize("endpoints", ["endpoints.yml", "config/scaled/endpoints.yml"])
+def test_the_domain_goes_only_to_the_actions_that_read_it(
+    endpoints: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import read_endpoint_config
+
+    from bot.config import ROOT
+
+    for name in re.findall(r"\$\{(\w+)\}", (ROOT / endpoints).read_text(encoding="utf-8")):
+        monkeypatch.setenv(name, "5432" if name.endswith("PORT") else "x")
+    monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    config = read_endpoint_config(str(ROOT / endpoints), "action_endpoint")
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    tracker = DialogueStateTracker("citizen", domain.slots)
+    answer = RemoteAction("action_answer_policy", config)._action_call_format(tracker, domain)
+    validate = RemoteAction("validate_application_status_form", config)
+    assert "domain" not in answer
+    # The form's validation reads its required slots from the domain.
+    assert validate._action_call_format(tracker, domain)["domain"]["forms"]
