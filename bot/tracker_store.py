@@ -17,9 +17,10 @@ The tracker objects of the most recent conversations are also kept once saved, a
 ``retrieve`` of the conversation hands the object itself out again instead of rebuilding it
 from JSON (and the policies' states, ``bot/rasa_states.py``, go on from where they were).
 An object is handed out once: it is taken from the store, and comes back with its next save.
-It is only handed out while it holds exactly the saved session (same number of events, the
-domain it was built with); a conversation whose save failed, or that an object was taken
-for and not saved, is rebuilt from JSON as before.
+It is only kept when it is a tracker this store handed out (or created) for the conversation,
+so that its earlier events are the stored ones, and only handed out while it holds exactly the
+saved session (same number of events, the domain it was built with); a conversation whose save
+failed, or that an object was taken for and not saved, is rebuilt from JSON as before.
 
 Only valid with one Rasa process writing the database, which is what the embedded default
 is. The scaled deployment (several replicas) uses Rasa's plain ``SQL`` store
@@ -32,6 +33,7 @@ import collections
 import json
 import logging
 import threading
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
@@ -85,6 +87,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         # sender_id -> (tracker, its number of events when saved, the domain it was built for)
         self._live: collections.OrderedDict[str, Tuple[DialogueStateTracker, int, Any]] = (
             collections.OrderedDict()
+        )
+        # sender_id -> the tracker last handed out (or created) for it, while it lives.
+        self._handed: weakref.WeakValueDictionary[str, DialogueStateTracker] = (
+            weakref.WeakValueDictionary()
         )
         self._guard = threading.Lock()
         if sqlite_file(self.engine.url):
@@ -156,11 +162,19 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._remember(sender_id, rows)
         if not self.domain or not rows:
             return None
-        kept = self._take(sender_id, len(rows))
-        if kept is not None:
-            return kept
-        events = [json.loads(data) for _, _, data in rows]
-        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = self._take(sender_id, len(rows))
+        if tracker is None:
+            events = [json.loads(data) for _, _, data in rows]
+            tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        self._handed[sender_id] = tracker
+        return tracker
+
+    async def create_tracker(
+        self, sender_id: str, append_action_listen: bool = True
+    ) -> DialogueStateTracker:
+        tracker = await super().create_tracker(sender_id, append_action_listen)
+        self._handed[sender_id] = tracker  # saved whole: its events are the stored ones
+        return tracker
 
     # ------------------------------------------------------------------ writes
 
@@ -178,14 +192,17 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Stores the events added since the tracker was read, as ``SQLTrackerStore.save``."""
-        await self.stream_events(tracker)
         sender_id = tracker.sender_id
+        # A tracker built elsewhere (Rasa's "replace events" API) may differ from the stored
+        # events before its new ones: it is stored as Rasa stores it, but not kept.
+        ours = self._handed.get(sender_id) is tracker
+        await self.stream_events(tracker)
         rows = self._cached(sender_id)
         if rows is None:
             rows = self._session_rows(sender_id)
         events = list(tracker.events)[len(rows) :]
         if not events:
-            if len(tracker.events) == len(rows):
+            if ours and len(tracker.events) == len(rows):
                 self._keep(sender_id, tracker)
             return
         values = [self._row_values(sender_id, event) for event in events]
@@ -200,9 +217,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         added: List[Row] = [(v["timestamp"], v["type_name"], v["data"]) for v in values]
         session = session_view(rows + added)
         self._remember(sender_id, session)
-        if len(session) == len(tracker.events):
+        if ours and len(session) == len(tracker.events):
             self._keep(sender_id, tracker)
         else:
-            with self._guard:  # a new session began: the next read is the new session only
+            # Not ours, or a new session began (the next read is the new session only).
+            with self._guard:
                 self._live.pop(sender_id, None)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)

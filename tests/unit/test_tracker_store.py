@@ -269,3 +269,27 @@ def test_no_trackers_are_kept_with_live_size_zero(tmp_path: Path, domain: Domain
     assert run(store.retrieve("a")) is not tracker
     with pytest.raises(ValueError, match="live_size"):
         CachedSQLTrackerStore(domain, db=str(tmp_path / "t.db"), live_size=-1)
+
+
+def test_a_tracker_built_elsewhere_is_stored_but_not_handed_out(
+    tmp_path: Path, domain: Domain
+) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    _play(store, domain, "a")
+    stored = _events(run(store.retrieve("a")))
+    # Rasa's "replace events" API saves a tracker it built: as many events, other content.
+    other = DialogueStateTracker("a", domain.slots)
+    for i in range(len(stored)):
+        other.update(BotUttered(f"替换{i}", timestamp=5000.0 + i))
+    run(store.save(other))
+    again = run(store.retrieve("a"))
+    assert again is not other
+    assert _events(again) == stored  # what Rasa's SQL store would read back too
+
+
+def test_a_created_tracker_is_kept_after_its_turn(tmp_path: Path, domain: Domain) -> None:
+    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+    created = run(store.get_or_create_tracker("new"))
+    created.update(_user("你好", 5.0))
+    run(store.save(created))
+    assert run(store.retrieve("new")) is created
