@@ -153,19 +153,18 @@ class HistoryStates:
                 self._replays.popitem(last=False)
         return copy_states(states)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._replays.clear()
-
 
 def _freeze(rule_only_data: Optional[Dict[str, Any]]) -> Optional[Hashable]:
-    """A hashable form of ``rule_only_data`` (names of slots and loops), None if it has none."""
+    """A hashable form of ``rule_only_data`` (names of slots and loops): () when there is
+    none, None when it cannot be made one (Rasa's replay is used then)."""
     if rule_only_data is None:
         return ()
     try:
-        return tuple(sorted((str(k), tuple(v)) for k, v in rule_only_data.items()))
+        frozen = tuple(sorted((str(k), tuple(v)) for k, v in rule_only_data.items()))
+        hash(frozen)
     except (AttributeError, TypeError):
         return None
+    return frozen
 
 
 def _loop_names(events: Any) -> set:

@@ -232,3 +232,13 @@ def test_a_loop_activated_late_is_replayed_whole(
     for event in events:
         tracker.update(event)
         assert history(domain, tracker) == rasa_states.ORIGINAL(domain, tracker)
+
+
+def test_unhashable_rule_only_data_is_left_to_rasa(
+    domain: Domain, history: rasa_states.HistoryStates
+) -> None:
+    tracker = DialogueStateTracker.from_events("citizen", _conversation(2), domain.slots)
+    odd = {"rule_only_slots": [["application_verified"]], "rule_only_loops": [{"x": 1}]}
+    assert history(domain, tracker, rule_only_data=odd) == rasa_states.ORIGINAL(
+        domain, tracker, rule_only_data=odd
+    )
