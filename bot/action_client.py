@@ -16,7 +16,6 @@ than that sets ``ACTION_KEEPALIVE_SECONDS`` lower (0 turns reuse off).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import os
 import weakref
@@ -103,18 +102,6 @@ async def close_sessions() -> None:
             await open_session.close()
 
 
-def _close_all() -> None:
-    # At exit the event loop is gone: close the connections directly, so that aiohttp does
-    # not warn about unclosed sessions.
-    for open_session in list(_open):
-        connector = open_session.connector
-        if connector is not None and not connector.closed:
-            try:
-                connector.close()
-            except RuntimeError:
-                pass  # the loop is closed; the process is ending anyway
-
-
 def apply() -> None:
     """Routes Rasa's endpoint sessions through ``session`` (reads the environment once)."""
     from rasa.utils.endpoints import EndpointConfig
@@ -122,7 +109,6 @@ def apply() -> None:
     _settings["keepalive"] = keepalive_seconds()
     if EndpointConfig.session is not session:
         EndpointConfig.session = session  # type: ignore[method-assign]
-        atexit.register(_close_all)
     from rasa.core import run
 
     if not getattr(run.close_resources, "closes_sessions", False):

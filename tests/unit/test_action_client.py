@@ -14,9 +14,18 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import action_client
 
 
-@pytest.fixture()
-def patched(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True)
+def restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``apply`` changes is put back after each test."""
+    from rasa.core import run
+
     monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    monkeypatch.setattr(run, "close_resources", run.close_resources)
+    monkeypatch.setattr(action_client, "_settings", dict(action_client._settings))
+
+
+@pytest.fixture()
+def patched() -> None:
     action_client.apply()
 
 
@@ -73,7 +82,6 @@ def test_each_event_loop_gets_its_own_session() -> None:
 
 
 def test_reuse_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
     monkeypatch.setenv("ACTION_KEEPALIVE_SECONDS", "0")
     action_client.apply()
     seen: Dict[str, Any] = {}
