@@ -43,7 +43,8 @@ from bot.runner import Stack, isolated, rest_message
 HELDOUT_FILE = Path("tests/nlu/heldout.yml")
 # Written without seeing the training data, and never used to improve it: the unbiased figure
 # once the first held-out set's errors have guided changes to the training data (docs/nlu.md).
-BLIND_FILE = Path("tests/nlu/heldout_blind.yml")
+# Scored together as one blind set, and per file.
+BLIND_FILES = (Path("tests/nlu/heldout_blind.yml"), Path("tests/nlu/heldout_blind2.yml"))
 QUESTION_FILES = (
     Path("tests/eval/questions_haining.yml"),
     Path("tests/eval/questions_zhangjiagang.yml"),
@@ -300,8 +301,8 @@ def intent_scores(gold: Sequence[str], predicted: Sequence[str]) -> List[Dict[st
     return scores
 
 
-def _diet_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
-    """The classifier's ranking before the fallback classifier inserted nlu_fallback."""
+def _classifier_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
+    """The intent ensemble's ranking before the fallback classifier inserted nlu_fallback."""
     return [
         (str(item.get("name")), float(item.get("confidence") or 0.0))
         for item in parse.get("intent_ranking") or []
@@ -324,7 +325,7 @@ def threshold_sweep(
     for threshold in SWEEP:
         in_scope_ok = in_scope_n = oos_ok = oos_n = 0
         for text, label, parse in zip(texts, gold, parses):
-            ranking = _diet_ranking(parse)
+            ranking = _classifier_ranking(parse)
             best, confidence = ranking[0] if ranking else (FALLBACK_INTENT, 0.0)
             fallback = (
                 confidence < threshold
@@ -351,22 +352,31 @@ def threshold_sweep(
 
 
 def evaluate_nlu(settings: Settings) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """Scores of the held-out set and of the blind held-out set (one model load for both)."""
+    """Scores of the held-out set and of the blind sets (one model load for all)."""
     root = settings.root
     with warnings.catch_warnings():
         # Rasa and its dependencies warn about their own deprecations while loading; on this
         # screen that is noise around the figures.
         warnings.simplefilter("ignore")
-        heldout, blind = load_heldout(root), load_heldout(root, BLIND_FILE)
+        heldout = load_heldout(root)
+        blind_parts = [(path, load_heldout(root, path)) for path in BLIND_FILES]
+        blind = [example for _, examples in blind_parts for example in examples]
         texts = [t for t, _ in heldout + blind]
         print(f"NLU：解析 {len(heldout)} + {len(blind)} 条留出样本……", flush=True)
         with _cwd(root):
             parses = asyncio.run(_parse_all(settings.model_path, texts))
     threshold, ambiguity = _fallback_config(root)
-    return (
-        nlu_scores(heldout, parses[: len(heldout)], threshold, ambiguity),
-        nlu_scores(blind, parses[len(heldout) :], threshold, ambiguity),
-    )
+    blind_scores = nlu_scores(blind, parses[len(heldout) :], threshold, ambiguity)
+    per_file, start = {}, len(heldout)
+    for path, examples in blind_parts:
+        part = nlu_scores(examples, parses[start : start + len(examples)], threshold, ambiguity)
+        per_file[path.name] = {
+            k: part[k]
+            for k in ("examples", "intent_accuracy", "intent_accuracy_strict", "macro_f1")
+        }
+        start += len(examples)
+    blind_scores["per_file"] = per_file
+    return nlu_scores(heldout, parses[: len(heldout)], threshold, ambiguity), blind_scores
 
 
 def nlu_scores(
@@ -621,6 +631,15 @@ def _figures_rows(report: Dict[str, Any]) -> List[List[str]]:
             "盲测严格意图准确率 blind strict accuracy",
             pct(report["nlu_blind"]["intent_accuracy_strict"]),
         ],
+    ]
+    rows += [
+        [
+            f"盲测 {name}（{part['examples']} 条）",
+            f"准确率 {pct(part['intent_accuracy'])}，macro-F1 {pct(part['macro_f1'])}",
+        ]
+        for name, part in report["nlu_blind"].get("per_file", {}).items()
+    ]
+    rows += [
         # Informational: such a message still reaches retrieval's gate before any answer; the
         # target is the end-to-end "answered with a policy" below.
         ["留出集 out_of_scope→ask_policy", str(nlu["oos_as_ask_policy"])],
@@ -808,7 +827,7 @@ def run_evaluation(settings: Settings) -> int:
         report["nlu"], report["nlu_blind"] = evaluate_nlu(settings)
         oos_texts = [
             t
-            for path in (HELDOUT_FILE, BLIND_FILE)
+            for path in (HELDOUT_FILE, *BLIND_FILES)
             for t, g in load_heldout(settings.root, path)
             if g == OOS_INTENT
         ]
