@@ -637,7 +637,7 @@ def _figures_rows(report: Dict[str, Any]) -> List[List[str]]:
             f"盲测 {name}（{part['examples']} 条）",
             f"准确率 {pct(part['intent_accuracy'])}，macro-F1 {pct(part['macro_f1'])}",
         ]
-        for name, part in report["nlu_blind"].get("per_file", {}).items()
+        for name, part in report["nlu_blind"]["per_file"].items()
     ]
     rows += [
         # Informational: such a message still reaches retrieval's gate before any answer; the

@@ -106,22 +106,20 @@ class NgramIntentModel:
         model.coef, model.intercept = coef[order], intercept[order]
         return model
 
-    def _row(self, word_doc: Counter, char_doc: Counter) -> sp.csr_matrix:
+    def _features(self, word_doc: Counter, char_doc: Counter) -> Tuple[np.ndarray, np.ndarray]:
+        """Column indices and values of a message's features: words first, then characters."""
         wc, wv = self.words.vector(word_doc)
         cc, cv = self.chars.vector(char_doc)
-        cols = np.concatenate([wc, cc + len(self.words.index)])
-        values = np.concatenate([wv, cv])
+        return np.concatenate([wc, cc + len(self.words.index)]), np.concatenate([wv, cv])
+
+    def _row(self, word_doc: Counter, char_doc: Counter) -> sp.csr_matrix:
+        cols, values = self._features(word_doc, char_doc)
         width = len(self.words.index) + len(self.chars.index)
         return sp.csr_matrix((values, (np.zeros(len(cols), dtype=np.int64), cols)), (1, width))
 
     def probabilities(self, words: Sequence[str], text: str) -> Dict[str, float]:
-        wc, wv = self.words.vector(word_features(words))
-        cc, cv = self.chars.vector(char_features(text, *self.char_range))
-        scores = self.intercept.copy()
-        if len(wc):
-            scores += self.coef[:, wc] @ wv
-        if len(cc):
-            scores += self.coef[:, cc + len(self.words.index)] @ cv
+        cols, values = self._features(word_features(words), char_features(text, *self.char_range))
+        scores = self.intercept + self.coef[:, cols] @ values
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {label: float(p) for label, p in zip(self.labels, scores)}
