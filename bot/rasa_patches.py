@@ -22,6 +22,20 @@ is checked once, and each event is checked against its own alternative of the sc
 ``oneOf`` (``ResponseValidator``); the response is validated exactly as before (same schema,
 same errors).
 
+RulePolicy matches the conversation's states against its rules from the latest state back to
+the first state of the session, calling its check for every rule at every state, although a
+rule can only fail on its own few states, and most rules fail on the last state for want of its
+previous action or intent. ``_get_possible_keys`` checks the last state only against the rules
+indexed under its previous action and intent (or requiring neither), and stops as soon as every
+rule still in the running is shorter than the states already checked (all further checks pass
+by definition): the same rules, about a tenth of the checks.
+
+Tracker copies: Rasa copies the tracker before every action it runs (two per turn), by
+replaying every event of the session on a new tracker. The tracker's state is by Rasa's own
+rule what replaying its events gives, so ``copy_tracker`` copies that state instead: the same
+events, copies of the slots and of the loop and action records. Trackers this does not
+cover (a bounded event history, extra attributes, a subclass) are replayed as before.
+
 Graph runs: every message is parsed, and every action predicted, by running part of the
 model's graph through dask's synchronous scheduler, which builds and orders a task graph on
 each call and formats the inputs into a debug message even when debug logging is off (~10 %
@@ -31,12 +45,15 @@ this thread, as that scheduler does.
 
 from __future__ import annotations
 
+import collections
 import copy
+import dataclasses
 import functools
 import sqlite3
 from typing import Any, Dict, List, Optional, Tuple
 
 from bot.db.sqlite import set_pragmas
+from bot.schema_check import all_of, compile_schema
 
 
 class ResponseValidator:
@@ -46,7 +63,8 @@ class ResponseValidator:
     (every alternative requires its own name with ``const``, so the others fail on it anyway)
     instead of all 23, each failure building an exception. Events without a known name, and
     every invalid response, go through the full schema, which gives the error as
-    ``jsonschema.validate`` would.
+    ``jsonschema.validate`` would. Before that, the schemas that ``bot.schema_check`` can
+    compile accept the usual response in microseconds; what they refuse goes to ``jsonschema``.
     """
 
     def __init__(self, schema: Dict[str, Any]) -> None:
@@ -59,24 +77,35 @@ class ResponseValidator:
         outer = copy.deepcopy(schema)
         outer["properties"]["events"] = {k: v for k, v in events.items() if k != "items"}
         self.outer = cls(outer)
+        self.quick_outer = compile_schema(outer)
         item = events["items"]
         base = {k: v for k, v in item.items() if k != "oneOf"}
         names = [alt.get("properties", {}).get("event", {}).get("const") for alt in item["oneOf"]]
-        self.by_event: Dict[str, Any] = {
-            name: cls({**base, "allOf": [alt]})
+        chosen = [
+            (name, alt)
             for name, alt in zip(names, item["oneOf"])
             if isinstance(name, str) and names.count(name) == 1
+        ]
+        self.by_event: Dict[str, Any] = {
+            name: cls({**base, "allOf": [alt]}) for name, alt in chosen
+        }
+        self.quick_by_event: Dict[str, Any] = {
+            name: all_of(compile_schema(base), compile_schema(alt)) for name, alt in chosen
         }
 
     def is_valid(self, result: Any) -> bool:
-        if not self.outer.is_valid(result):
-            return False
+        if not (self.quick_outer is not None and self.quick_outer(result)):
+            if not self.outer.is_valid(result):
+                return False
         events = result.get("events") if isinstance(result, dict) else None
         for item in events if isinstance(events, list) else []:
             name = item.get("event") if isinstance(item, dict) else None
             validator = self.by_event.get(name) if isinstance(name, str) else None
             if validator is None:
                 return bool(self.full.is_valid(result))
+            quick = self.quick_by_event.get(name)
+            if quick is not None and quick(item):
+                continue
             if not validator.is_valid(item):
                 return False
         return True
@@ -130,6 +159,161 @@ def run_graph(
         return dict(compute(target, ()) for target in run_targets)
     except RuntimeError as e:
         raise GraphRunError("Error running runner.") from e
+
+
+# The attributes of a ``DialogueStateTracker`` (Rasa 3.6), all set by ``copy_tracker``.
+_TRACKER_ATTRIBUTES = frozenset(
+    {
+        "_max_event_history", "events", "sender_id", "slots", "sender_source", "is_rule_tracker",
+        "_paused", "followup_action", "latest_action", "latest_message", "latest_bot_utterance",
+        "active_loop", "model_id", "assistant_id",
+    }
+)  # fmt: skip
+
+
+def _latest(events: Any, current: Any) -> Any:
+    """What a replay leaves as the latest user or bot message: the event itself if it is one
+    of the tracker's events, else a copy of the empty one that ``_reset`` made (to which
+    ``EntitiesAdded`` may have added entities, as the replay would again)."""
+    for event in reversed(events):
+        if event is current:
+            return current
+    return copy.deepcopy(current)
+
+
+def copy_tracker(self: Any) -> Any:
+    """``DialogueStateTracker.copy`` (a replay of every event on a new tracker) without the
+    replay: the state that the replay would rebuild, copied."""
+    from rasa.shared.constants import DEFAULT_SENDER_ID
+    from rasa.shared.core.trackers import AnySlotDict, DialogueStateTracker, TrackerActiveLoop
+
+    state = vars(self)
+    if (
+        type(self) is not DialogueStateTracker
+        or state.keys() != _TRACKER_ATTRIBUTES
+        or self._max_event_history is not None
+        or isinstance(self.slots, AnySlotDict)
+        or not (self.active_loop is None or type(self.active_loop) is TrackerActiveLoop)
+        or not all(event.timestamp <= float("inf") for event in self.events)
+    ):
+        return copy_tracker.__wrapped__(self)  # type: ignore[attr-defined]
+    new = DialogueStateTracker.__new__(DialogueStateTracker)
+    new._max_event_history = None
+    new.events = collections.deque(self.events)
+    new.sender_id = self.sender_id or DEFAULT_SENDER_ID
+    new.slots = {slot.name: copy.copy(slot) for slot in self.slots.values()}
+    # As ``init_copy`` leaves them: the replay does not carry these over.
+    new.sender_source = None
+    new.model_id = None
+    new.assistant_id = None
+    new.is_rule_tracker = self.is_rule_tracker
+    new._paused = self._paused
+    new.followup_action = self.followup_action
+    new.latest_action = dict(self.latest_action) if self.latest_action is not None else {}
+    new.latest_message = _latest(self.events, self.latest_message)
+    new.latest_bot_utterance = _latest(self.events, self.latest_bot_utterance)
+    loop = self.active_loop
+    # The replay records the message that started the loop as a new dict of its parse data.
+    new.active_loop = (
+        None
+        if loop is None
+        else dataclasses.replace(loop, trigger_message=copy.copy(loop.trigger_message))
+    )
+    return new
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_length(rule_key: str) -> int:
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    return len(RulePolicy._rule_key_to_state(rule_key))
+
+
+def _required(value: Any) -> Optional[str]:
+    """The value a rule requires of a feature, as an index key; None when it requires none."""
+    from rasa.shared.core.constants import SHOULD_NOT_BE_SET
+
+    return value if isinstance(value, str) and value and value != SHOULD_NOT_BE_SET else None
+
+
+def _present(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _last_turn_needs(rule_key: str) -> Tuple[Optional[str], Optional[str]]:
+    """The previous action and the intent that a rule's last state requires. A state without
+    a previous action (a conversation start) is matched by Rasa's own rules: no requirement."""
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import PREVIOUS_ACTION, USER
+    from rasa.shared.nlu.constants import ACTION_NAME, INTENT
+
+    rule_states = RulePolicy._rule_key_to_state(rule_key)
+    last = rule_states[-1] if rule_states else {}
+    previous = last.get(PREVIOUS_ACTION)
+    if not previous:
+        return None, None
+    return _required(previous.get(ACTION_NAME)), _required(last.get(USER, {}).get(INTENT))
+
+
+class _RuleIndex:
+    """A lookup's rules by what their last state requires: a rule that requires a previous
+    action or an intent other than the conversation's cannot match its last state."""
+
+    def __init__(self, lookup: Dict[str, str]) -> None:
+        self.lookup = lookup
+        self.keys = frozenset(lookup)
+        self.by_needs: Dict[Tuple[Optional[str], Optional[str]], List[str]] = {}
+        for key in lookup:
+            self.by_needs.setdefault(_last_turn_needs(key), []).append(key)
+
+    def fits(self, lookup: Dict[str, str]) -> bool:
+        return (
+            lookup is self.lookup and len(lookup) == len(self.keys) and lookup.keys() == self.keys
+        )
+
+    def candidates(self, state: Dict[str, Any]) -> List[str]:
+        from rasa.shared.core.constants import PREVIOUS_ACTION, USER
+        from rasa.shared.nlu.constants import ACTION_NAME, INTENT
+
+        action = _present((state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME))
+        intent = _present((state.get(USER) or {}).get(INTENT))
+        found: List[str] = []
+        for needs in {(action, intent), (action, None), (None, intent), (None, None)}:
+            found += self.by_needs.get(needs, ())
+        return found
+
+
+_RULE_INDEXES: Dict[int, _RuleIndex] = {}
+
+
+def _rule_index(lookup: Dict[str, str]) -> _RuleIndex:
+    index = _RULE_INDEXES.get(id(lookup))
+    if index is None or not index.fits(lookup):
+        index = _RULE_INDEXES[id(lookup)] = _RuleIndex(lookup)
+        while len(_RULE_INDEXES) > 16:  # a few lookups per loaded model
+            _RULE_INDEXES.pop(next(iter(_RULE_INDEXES)))
+    return index
+
+
+def _get_possible_keys(self: Any, lookup: Dict[str, str], states: List[Any]) -> set:
+    """``RulePolicy._get_possible_keys`` without the checks that cannot pass or cannot fail:
+    the last state is only checked against the rules whose last state it can match, and the
+    earlier states only as far back as the longest rule still in the running."""
+    if not states:
+        return set(lookup.keys())
+    last = states[-1]
+    possible_keys = {
+        key
+        for key in _rule_index(lookup).candidates(last)
+        if self._is_rule_applicable(key, 0, last)
+    }
+    for i, state in enumerate(reversed(states)):
+        if i == 0:
+            continue
+        if all(_rule_length(key) <= i for key in possible_keys):
+            break
+        possible_keys = {key for key in possible_keys if self._is_rule_applicable(key, i, state)}
+    return possible_keys
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -254,6 +438,18 @@ def apply() -> None:
     from rasa.core.processor import MessageProcessor
 
     MessageProcessor._should_handle_message = staticmethod(_should_handle_message)  # type: ignore[method-assign]
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    if RulePolicy._get_possible_keys is not _get_possible_keys:
+        _get_possible_keys.__wrapped__ = RulePolicy._get_possible_keys  # type: ignore[attr-defined]
+        RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
+
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    if DialogueStateTracker.copy is not copy_tracker:
+        copy_tracker.__wrapped__ = DialogueStateTracker.copy  # type: ignore[attr-defined]
+        DialogueStateTracker.copy = copy_tracker  # type: ignore[method-assign]
 
     from bot import rasa_states
 

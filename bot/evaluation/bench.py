@@ -242,8 +242,13 @@ async def _floor_and_one_conversation(
     webhook = f"{base_url}/webhooks/rest/webhook"
     sender = f"bench-{run_id}-c1-0"
     async with _session() as session:
+        # Both paths warm before either is measured: the first turns of a conversation also
+        # fill the action server's and the policies' caches, not only the NLU's.
         for text in texts[:WARMUP_REQUESTS]:
             await _post(session, f"{base_url}/model/parse", {"text": text}, {"token": token})
+        for i, text in enumerate(texts[:WARMUP_REQUESTS]):
+            warmup = f"{sender}-warmup-{i // TURNS_PER_CONVERSATION}"
+            await _post(session, webhook, {"sender": warmup, "message": text})
         parse_at, turn_at, left = 0, 0, duration
         while left > 0:
             span = min(SLICE_SECONDS, left)

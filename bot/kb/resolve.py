@@ -66,6 +66,18 @@ class Resolver:
         self.search = search
         self.kb = search.kb
         self._name_terms: Dict[str, Tuple[str, ...]] = {}
+        self._normalized: Dict[str, str] = {}
+
+    def _norm(self, name: str) -> str:
+        """A knowledge-base name normalised as questions are (once per name, not per question)."""
+        normalized = self._normalized.get(name)
+        if normalized is None:
+            normalized = self._normalized[name] = normalize_text(name)
+        return normalized
+
+    def _said(self, entries: Sequence[PolicyEntry], text: str) -> List[str]:
+        """The names of ``entries`` that the normalised question text contains."""
+        return [name for entry in entries for name in entry.names if self._norm(name) in text]
 
     def _entries(self, ids: Sequence[str]) -> List[PolicyEntry]:
         seen, out = set(), []
@@ -83,7 +95,7 @@ class Resolver:
             terms = self._name_terms.get(name)
             if terms is None:
                 terms = self._name_terms[name] = tuple(
-                    self.search.segmenter.terms(normalize_text(name))
+                    self.search.segmenter.terms(self._norm(name))
                 )
             words.extend(terms)
         return words
@@ -110,7 +122,7 @@ class Resolver:
         ("认定过几名高层次人才" for 高层次人才认定)."""
         said = set(terms)
         for name in entry.names:
-            whole = normalize_text(name)
+            whole = self._norm(name)
             # A name jieba keeps whole is said in full when all of its parts are.
             words = [
                 w
@@ -132,8 +144,7 @@ class Resolver:
 
     def _detail(self, entry: PolicyEntry, q: Question, terms: Sequence[str]) -> Tuple[str, ...]:
         """Words of the question, beyond the names it calls the policy by, worth quoting on."""
-        said = [name for name in entry.names if normalize_text(name) in q.text]
-        names = set(self._name_words_of(said))
+        names = set(self._name_words_of(self._said([entry], q.text)))
         return tuple(t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF)
 
     def resolve(self, q: Question) -> Resolution:
@@ -186,8 +197,7 @@ class Resolver:
                 if q.region:
                     # Asked for a city that has no entry of that name: what the question says
                     # besides the name may still match one of its entries…
-                    said = [n for e in linked for n in e.names if normalize_text(n) in q.text]
-                    named = set(self._name_words_of(said))
+                    named = set(self._name_words_of(self._said(linked, q.text)))
                     rest = [t for t in terms if t not in named]
                     if rest:
                         hits = self.search.rank(rest, region=q.region)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any, Dict, List
@@ -20,6 +22,7 @@ from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from sqlalchemy import create_engine
 
 from bot import rasa_patches
+from tests.unit.conftest import ROOT
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -192,3 +195,141 @@ def test_responses_are_judged_as_jsonschema_judges_them(response: Any) -> None:
             RemoteAction("action_answer_policy", None)._validate_action_result(response)
     else:
         assert RemoteAction("action_answer_policy", None)._validate_action_result(response)
+
+
+# --------------------------------------------------------------------------- rule matching
+
+
+def _random_state(rng: random.Random, first: bool = False, odds: float = 1.0) -> Dict[str, Any]:
+    """A dialogue state; rules (``odds`` < 1) name fewer features, so that some match."""
+    state: Dict[str, Any] = {}
+    if not first or rng.random() < 0.5:
+        if rng.random() < 0.1:
+            state["prev_action"] = {"action_text": "好的"}
+        else:
+            name = rng.choice(["action_listen", "utter_a", "act_b", "should_not_be_set"])
+            state["prev_action"] = {"action_name": name}
+    if rng.random() < 0.8 * odds:
+        if rng.random() < 0.1:
+            state["user"] = {"text": "你好"}
+        else:
+            state["user"] = {"intent": rng.choice(["greet", "ask", "thank", "should_not_be_set"])}
+    if rng.random() < 0.4 * odds:
+        state["slots"] = {"region": rng.choice([(1.0,), (0.0,), "should_not_be_set"])}
+    if rng.random() < 0.2 * odds:
+        state["active_loop"] = {"name": rng.choice(["form", "should_not_be_set"])}
+    return state
+
+
+def test_rule_matching_stops_early_with_the_same_rules() -> None:
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    rng = random.Random(7)
+    policy = RulePolicy.__new__(RulePolicy)  # the matching reads no configuration
+    original = rasa_patches._get_possible_keys.__wrapped__
+    assert RulePolicy._get_possible_keys is rasa_patches._get_possible_keys
+    matched = 0
+    for _ in range(1000):
+        lookup = {}
+        for _ in range(rng.randint(0, 12)):
+            length = rng.randint(1, 4)
+            rule = [_random_state(rng, first=j == 0, odds=0.4) for j in range(length)]
+            lookup[json.dumps(rule, sort_keys=True)] = rng.choice(["utter_a", "act_b"])
+        states = [_random_state(rng, first=j == 0) for j in range(rng.randint(1, 25))]
+        keys = policy._get_possible_keys(lookup, states)
+        assert keys == original(policy, lookup, states)
+        matched += bool(keys)
+    assert matched > 150  # the comparison covers rules that match, not only empty results
+
+
+# --------------------------------------------------------------------------- tracker copies
+
+
+def _random_events(rng: random.Random, n: int) -> List[Event]:
+    from rasa.shared.core import events as ev
+
+    intents = ["greet", "ask_policy", "check_status", "thank"]
+    makers = [
+        lambda: ev.UserUttered(
+            rng.choice(["你好", "人才贷", None]),
+            {"name": rng.choice(intents), "confidence": 0.9},
+            [{"entity": "region", "value": "海宁市"}] if rng.random() < 0.3 else [],
+        ),
+        lambda: ev.ActionExecuted(rng.choice(["action_listen", "utter_greet", "status_form"])),
+        lambda: ev.BotUttered(rng.choice(["您好", "请问"]), {"buttons": []}),
+        lambda: ev.SlotSet(
+            rng.choice(["region", "policy", "requested_slot", "not_a_slot"]),
+            rng.choice(["海宁市", None, ["a", "b"], {"k": 1}]),
+        ),
+        lambda: ev.AllSlotsReset(),
+        lambda: ev.Restarted(),
+        lambda: ev.SessionStarted(),
+        lambda: ev.ActiveLoop(rng.choice(["status_form", None])),
+        lambda: ev.LoopInterrupted(rng.random() < 0.5),
+        lambda: ev.ActionExecutionRejected("status_form"),
+        lambda: ev.FollowupAction("utter_greet"),
+        lambda: ev.ConversationPaused(),
+        lambda: ev.ConversationResumed(),
+        lambda: ev.UserUtteranceReverted(),
+        lambda: ev.ActionReverted(),
+        lambda: ev.EntitiesAdded([{"entity": "aspect", "value": "条件"}]),
+        lambda: ev.DefinePrevUserUtteredFeaturization(rng.random() < 0.5),
+    ]
+    weights = [6, 6, 4, 5] + [1] * (len(makers) - 4)
+    found = []
+    for i in range(n):
+        event = rng.choices(makers, weights)[0]()
+        event.timestamp = 1_700_000_000.0 + i
+        found.append(event)
+    return found
+
+
+def _tracker_state(tracker: Any) -> Dict[str, Any]:
+    """Everything a tracker holds, comparable between two trackers."""
+    state = dict(vars(tracker))
+    state["events"] = [id(e) for e in tracker.events]
+    state["slots"] = {name: dict(vars(slot)) for name, slot in tracker.slots.items()}
+    for name in ("latest_message", "latest_bot_utterance"):
+        message = state[name]
+        in_events = any(message is e for e in tracker.events)
+        # An empty one is new in each tracker, with the time it was made.
+        empty = {k: v for k, v in message.as_dict().items() if k != "timestamp"}
+        state[name] = (type(message), in_events, id(message) if in_events else empty)
+    state["current"] = tracker.current_state()
+    return state
+
+
+def test_tracker_copies_are_what_a_replay_gives() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    replay = rasa_patches.copy_tracker.__wrapped__
+    assert DialogueStateTracker.copy is rasa_patches.copy_tracker
+    rng = random.Random(11)
+    for _ in range(400):
+        tracker = DialogueStateTracker("citizen", domain.slots)
+        for event in _random_events(rng, rng.randint(0, 40)):
+            tracker.update(event)
+        tracker.model_id, tracker.sender_source = "model", "rest"
+        copied = tracker.copy()
+        assert _tracker_state(copied) == _tracker_state(replay(tracker))
+        # The copy's own state is its own.
+        for slot in copied.slots.values():
+            assert all(slot is not original for original in tracker.slots.values())
+        assert copied.latest_action is not tracker.latest_action
+        assert copied.active_loop is None or copied.active_loop is not tracker.active_loop
+
+
+def test_trackers_a_copy_does_not_cover_are_replayed() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    bounded = DialogueStateTracker("citizen", domain.slots, max_event_history=3)
+    for event in _random_events(random.Random(3), 10):
+        bounded.update(event)
+    # A bounded history forgets how its slots were set: the replay does too.
+    assert _tracker_state(bounded.copy()) == _tracker_state(
+        rasa_patches.copy_tracker.__wrapped__(bounded)
+    )
