@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Optional
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb.answer import Reply
@@ -40,6 +41,15 @@ def truncation_note(tracker: Tracker) -> Optional[str]:
             f"我只读取了前 {len(latest_text(tracker))} 字。若问题未得到解答，请分几次简要提问。"
         )
     return None
+
+
+def slot_changes(tracker: Tracker, values: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """``SlotSet`` events for the slots whose value differs from the tracker's: setting a slot
+    to the value it has would only lengthen the conversation's record (stored, and sent to this
+    server, at every later turn)."""
+    return [
+        SlotSet(name, value) for name, value in values.items() if tracker.get_slot(name) != value
+    ]
 
 
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import entity_values, first_entity, latest_text, send, truncation_note
+from actions.common import (
+    entity_values,
+    first_entity,
+    latest_text,
+    send,
+    slot_changes,
+    truncation_note,
+)
 from bot.kb.models import ASPECTS
 from bot.kb.resolve import Kind, Question
 from bot.kb.service import get_policy_service
@@ -54,16 +60,16 @@ class ActionAnswerPolicy(Action):
         resolution, replies = service.answer(question)
         send(dispatcher, replies)
 
-        events: List[Dict[str, Any]] = []
+        slots: Dict[str, Any] = {}
         if resolution.kind is Kind.ANSWER and resolution.entry is not None:
-            events.append(SlotSet("policy", resolution.entry.id))
+            slots["policy"] = resolution.entry.id
             if not resolution.missing_region:
-                events.append(SlotSet("region", resolution.entry.region))
-            events += [SlotSet("pending_policies", None), SlotSet("pending_aspect", None)]
+                slots["region"] = resolution.entry.region
+            slots.update(pending_policies=None, pending_aspect=None)
         elif resolution.kind is Kind.ASK_REGION:
-            events.append(SlotSet("pending_policies", [e.id for e in resolution.candidates]))
+            slots["pending_policies"] = [e.id for e in resolution.candidates]
             # The aspect of the question must survive the city question.
-            events.append(SlotSet("pending_aspect", resolution.aspect))
+            slots["pending_aspect"] = resolution.aspect
         elif resolution.kind is Kind.NONE:
-            events += [SlotSet("pending_policies", None), SlotSet("pending_aspect", None)]
-        return events
+            slots.update(pending_policies=None, pending_aspect=None)
+        return slot_changes(tracker, slots)

@@ -29,7 +29,8 @@ class _Replay:
     """Rasa's loop over the prior trackers, stopped after the last event seen so far."""
 
     __slots__ = (
-        "events", "hidden", "last_event", "last_ml", "loops", "seen", "states", "tracker",
+        "events", "final", "final_seen", "hidden", "last_event", "last_ml", "loops", "seen",
+        "states", "tracker",
     )  # fmt: skip
 
     def __init__(self, tracker: Any) -> None:
@@ -42,6 +43,11 @@ class _Replay:
         self.hidden = False
         # The loops that ActiveLoop events name: their executions are applied differently.
         self.loops = _loop_names(tracker.events)
+        # The states last handed out, with the number of events they were built from: asked
+        # again before anything happened (RulePolicy asks twice per prediction), they are
+        # handed out again instead of built again.
+        self.final: Optional[List[State]] = None
+        self.final_seen = -1
 
 
 class _Args:
@@ -141,12 +147,16 @@ class HistoryStates:
             replay = _start(domain, tracker, args)
             if replay is None:
                 return _full(domain, tracker, args)
-        # The last state is taken from where the replay stands, on a scratch copy of the
-        # loop's variables: the next call goes on from before it.
-        scratch = _Replay.__new__(_Replay)
-        scratch.last_ml, scratch.hidden = replay.last_ml, replay.hidden
-        states = list(replay.states)
-        _step(domain, replay.tracker, False, scratch, args, states)
+        if replay.final is not None and replay.final_seen == replay.seen:
+            states = replay.final
+        else:
+            # The last state is taken from where the replay stands, on a scratch copy of the
+            # loop's variables: the next call goes on from before it.
+            scratch = _Replay.__new__(_Replay)
+            scratch.last_ml, scratch.hidden = replay.last_ml, replay.hidden
+            states = list(replay.states)
+            _step(domain, replay.tracker, False, scratch, args, states)
+            replay.final, replay.final_seen = states, replay.seen
         with self._lock:
             self._replays[key] = (weakref.ref(tracker), domain, replay)
             while len(self._replays) > self._max:
