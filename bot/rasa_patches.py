@@ -307,9 +307,7 @@ def _get_possible_keys(self: Any, lookup: Dict[str, str], states: List[Any]) -> 
         for key in _rule_index(lookup).candidates(last)
         if self._is_rule_applicable(key, 0, last)
     }
-    for i, state in enumerate(reversed(states)):
-        if i == 0:
-            continue
+    for i, state in enumerate(reversed(states[:-1]), start=1):
         if all(_rule_length(key) <= i for key in possible_keys):
             break
         possible_keys = {key for key in possible_keys if self._is_rule_applicable(key, i, state)}
