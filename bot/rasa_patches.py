@@ -41,14 +41,24 @@ model's graph through dask's synchronous scheduler, which builds and orders a ta
 each call and formats the inputs into a debug message even when debug logging is off (~10 %
 of a turn). ``run_graph`` runs the same nodes with the same inputs in dependency order, in
 this thread, as that scheduler does.
+
+Debug-log copies: Rasa passes deep copies of the tracker's events, the policies' states and
+the parse results to ``structlogger.debug`` (so that a log processor cannot change the live
+objects), and makes them even when debug logging is off and the call does nothing (~0.3 ms of
+a turn). In the modules where every ``copy.deepcopy`` is such an argument (checked in their
+source when the patch is applied), the copy is made only while structlog passes debug events
+on; RulePolicy's text rendering of the states, only ever logged, likewise.
 """
 
 from __future__ import annotations
 
+import ast
 import collections
 import copy
 import dataclasses
 import functools
+import inspect
+import logging
 import sqlite3
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -396,6 +406,105 @@ def _acted_since_user_message(tracker: Any) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- debug-log copies
+
+# Rasa modules whose every ``copy.deepcopy`` is an argument of ``structlogger.debug``.
+LOG_COPY_MODULES = (
+    "rasa.core.processor",
+    "rasa.core.policies.memoization",
+    "rasa.core.policies.rule_policy",
+)
+
+
+def debug_logged() -> bool:
+    """False when structlog is configured with a logger that drops debug events, as Rasa's
+    ``configure_structlog`` does at any level above DEBUG; True otherwise (also unknown)."""
+    import structlog
+
+    wrapper = structlog.get_config().get("wrapper_class")
+    return wrapper not in _quiet_wrappers()
+
+
+@functools.lru_cache(maxsize=None)
+def _quiet_wrappers() -> frozenset:
+    import structlog
+
+    levels = (logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+    return frozenset(structlog.make_filtering_bound_logger(level) for level in levels)
+
+
+class LogCopies:
+    """The ``copy`` module as a patched module sees it: ``deepcopy`` copies only while the
+    copy can reach a log."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Optional[Dict[int, Any]] = None) -> Any:
+        if debug_logged():
+            return copy.deepcopy(value, memo)
+        return value
+
+
+def only_logged_copies(source: str) -> bool:
+    """True when every ``copy.deepcopy(...)`` in ``source`` is (inside) an argument of a
+    ``structlogger.debug(...)`` call, and ``copy`` is used for nothing else."""
+    tree = ast.parse(source)
+    logged: set = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "debug"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "structlogger"
+        ):
+            for argument in [*node.args, *(k.value for k in node.keywords)]:
+                logged.update(id(inner) for inner in ast.walk(argument))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "copy"
+        ):
+            if node.attr != "deepcopy" or id(node) not in logged:
+                return False
+    return True
+
+
+def _format_states_if_logged(states: List[Dict[str, Any]]) -> str:
+    from rasa.core.policies.policy import Policy
+
+    return Policy.format_tracker_states(states) if debug_logged() else ""
+
+
+def _skip_unlogged_copies() -> List[str]:
+    """Installs ``LogCopies`` in the modules whose source allows it; returns their names."""
+    import importlib
+
+    patched = []
+    for name in LOG_COPY_MODULES:
+        module = importlib.import_module(name)
+        if isinstance(getattr(module, "copy", None), LogCopies):
+            patched.append(name)
+            continue
+        if getattr(module, "copy", None) is not copy:
+            continue
+        try:
+            allowed = only_logged_copies(inspect.getsource(module))
+        except (OSError, TypeError, SyntaxError):
+            allowed = False
+        if allowed:
+            module.copy = LogCopies()  # type: ignore[attr-defined]
+            patched.append(name)
+    if "rasa.core.policies.rule_policy" in patched:
+        from rasa.core.policies.rule_policy import RulePolicy
+
+        RulePolicy.format_tracker_states = staticmethod(_format_states_if_logged)  # type: ignore[method-assign]
+    return patched
+
+
 def apply() -> None:
     from rasa.shared.core.events import Event
     from sqlalchemy import event
@@ -448,6 +557,8 @@ def apply() -> None:
     if DialogueStateTracker.copy is not copy_tracker:
         copy_tracker.__wrapped__ = DialogueStateTracker.copy  # type: ignore[attr-defined]
         DialogueStateTracker.copy = copy_tracker  # type: ignore[method-assign]
+
+    _skip_unlogged_copies()
 
     from bot import rasa_states
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import sqlite3
 import threading
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
@@ -66,6 +67,15 @@ def session_view(rows: List[Row]) -> List[Row]:
     return [row for row in rows if row[0] is not None and row[0] >= start]
 
 
+def _sqlite_insert(table: sa.Table, engine: sa.engine.Engine) -> Tuple[str, Tuple[str, ...]]:
+    """The events table's insert as SQLAlchemy compiles it for SQLite (qmark parameters), and
+    the columns in the order of its parameters."""
+    columns = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+    statement = table.insert().values({column: sa.bindparam(column) for column in columns})
+    compiled = statement.compile(dialect=engine.dialect)
+    return str(compiled), tuple(compiled.positiontup)
+
+
 class CachedSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` with the current sessions cached; ``cache_size`` conversations."""
 
@@ -93,12 +103,15 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             weakref.WeakValueDictionary()
         )
         self._guard = threading.Lock()
+        # The insert of ``_insert`` and its parameters' order, in SQLite (else None).
+        self._insert_sql: Optional[Tuple[str, Tuple[str, ...]]] = None
         if sqlite_file(self.engine.url):
             # Rasa's engine opens a connection per query; keep them open instead.
             url = self.engine.url
             self.engine.dispose()
             self.engine = sa.create_engine(url, **pooled_engine_kwargs())
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+            self._insert_sql = _sqlite_insert(self.SQLEvent.__table__, self.engine)
 
     # ------------------------------------------------------------------ cache
 
@@ -190,6 +203,29 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             "data": json.dumps(data),
         }
 
+    def _insert(self, values: List[Dict[str, Any]]) -> None:
+        """Inserts the rows in one transaction. In SQLite straight through the pooled DB-API
+        connection: SQLAlchemy's statement, connection and transaction objects cost three times
+        the insert itself (errors are raised as SQLAlchemy raises them)."""
+        if self._insert_sql is None:
+            with self.engine.begin() as connection:
+                connection.execute(self.SQLEvent.__table__.insert(), values)
+            return
+        sql, columns = self._insert_sql
+        params = [tuple(row[column] for column in columns) for row in values]
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(sql, params)
+            finally:
+                cursor.close()
+            connection.commit()
+        except sqlite3.Error as error:
+            raise sa.exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        finally:
+            connection.close()  # back to the pool, which rolls back what was not committed
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Stores the events added since the tracker was read, as ``SQLTrackerStore.save``."""
         sender_id = tracker.sender_id
@@ -206,10 +242,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 self._keep(sender_id, tracker)
             return
         values = [self._row_values(sender_id, event) for event in events]
-        table = self.SQLEvent.__table__
         try:
-            with self.engine.begin() as connection:
-                connection.execute(table.insert(), values)
+            self._insert(values)
         except BaseException:
             # What reached the database is unknown to us now: read it back next time.
             self.forget(sender_id)

@@ -47,4 +47,11 @@ def _service_for(path: str) -> PolicyService:
 
 def get_policy_service() -> PolicyService:
     """The process-wide service for the configured knowledge base."""
+    return _service_at(os.environ.get("KB_PATH") or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _service_at(configured: str) -> PolicyService:
+    # Keyed by the variable's text: resolving the path at every question costs more than
+    # the rest of looking the service up.
     return _service_for(str(kb_path()))

@@ -333,3 +333,59 @@ def test_trackers_a_copy_does_not_cover_are_replayed() -> None:
     assert _tracker_state(bounded.copy()) == _tracker_state(
         rasa_patches.copy_tracker.__wrapped__(bounded)
     )
+
+
+@pytest.fixture()
+def structlog_level() -> Any:
+    """Configures structlog as Rasa does at a level; the configuration is restored after."""
+    import structlog
+    from rasa.utils.log_utils import configure_structlog
+
+    saved = structlog.get_config()
+    yield configure_structlog
+    structlog.configure(**saved)
+
+
+def test_debug_log_copies_are_patched_in_the_pinned_rasa() -> None:
+    import rasa.core.policies.memoization
+    import rasa.core.policies.rule_policy
+    import rasa.core.processor
+
+    for module in (
+        rasa.core.processor,
+        rasa.core.policies.memoization,
+        rasa.core.policies.rule_policy,
+    ):
+        assert isinstance(module.copy, rasa_patches.LogCopies), module.__name__
+
+
+def test_a_module_copying_for_other_reasons_is_not_patched() -> None:
+    logged = "structlogger.debug('x', states=copy.deepcopy(states))\n"
+    assert rasa_patches.only_logged_copies(logged)
+    assert rasa_patches.only_logged_copies(
+        "structlogger.debug('x', events=[copy.deepcopy(e) for e in events])\n"
+    )
+    assert not rasa_patches.only_logged_copies(logged + "kept = copy.deepcopy(states)\n")
+    assert not rasa_patches.only_logged_copies(logged + "kept = copy.copy(states)\n")
+    assert not rasa_patches.only_logged_copies("logger.debug('x', copy.deepcopy(states))\n")
+    assert not rasa_patches.only_logged_copies("f(deep=copy.deepcopy)\n")
+
+
+def test_log_copies_are_made_only_while_debug_is_logged(structlog_level: Any) -> None:
+    import logging
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    value = {"events": [{"event": "user", "text": "人才贷"}]}
+    states = [{"user": {"intent": "ask_policy"}, "prev_action": {"action_name": "action_listen"}}]
+    copies = rasa_patches.LogCopies()
+    structlog_level(logging.INFO)
+    assert not rasa_patches.debug_logged()
+    assert copies.deepcopy(value) is value
+    assert RulePolicy.format_tracker_states(states) == ""
+    structlog_level(logging.DEBUG)
+    assert rasa_patches.debug_logged()
+    copied = copies.deepcopy(value)
+    assert copied == value and copied is not value and copied["events"] is not value["events"]
+    assert "user intent: ask_policy" in RulePolicy.format_tracker_states(states)
+    assert copies.copy is __import__("copy").copy  # the rest of the module is the module

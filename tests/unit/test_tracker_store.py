@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable, List, Tuple
 
@@ -138,25 +139,56 @@ def test_the_cache_is_bounded_and_evicted_conversations_read_the_database(
     assert len(store._sessions) == 2
 
 
-def test_a_failed_write_is_not_remembered(
-    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = CachedSQLTrackerStore(domain, db=str(tmp_path / "tracker.db"))
+def test_a_failed_write_is_not_remembered(tmp_path: Path, domain: Domain) -> None:
+    db = tmp_path / "tracker.db"
+    store = CachedSQLTrackerStore(domain, db=str(db))
     _play(store, domain, "a")
+    before = _stored_rows(db)
     tracker = run(store.retrieve("a"))
-    tracker.update(BotUttered("丢失", timestamp=3000.0))
-
-    def refuse() -> Any:
-        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-
-    monkeypatch.setattr(store.engine, "begin", refuse)
-    with pytest.raises(sa.exc.OperationalError):
+    tracker.update(BotUttered("写入前", timestamp=3000.0))
+    tracker.update(BotUttered("丢失 lost-row", timestamp=3001.0))
+    # A real failure of the database, on the second row of the turn's insert.
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.data LIKE '%lost-row%' "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(sa.exc.IntegrityError, match="disk full"):  # as SQLAlchemy raises it
         run(store.save(tracker))
-    monkeypatch.undo()
+    assert _stored_rows(db) == before  # the whole turn was rolled back
     assert "a" not in store._sessions
+    with sqlite3.connect(db) as connection:
+        connection.execute("DROP TRIGGER refuse")
     again = run(store.retrieve("a"))
     assert again is not tracker  # nor is the tracker object kept
-    assert "丢失" not in [e.get("text") for e in _events(again)]
+    assert "写入前" not in [e.get("text") for e in _events(again)]
+    # The pooled connection is usable again: the next save goes through.
+    again.update(BotUttered("恢复", timestamp=3002.0))
+    run(store.save(again))
+    assert _stored_rows(db) == before + 1
+
+
+def _stored_rows(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+
+def test_turns_are_inserted_as_sqlalchemy_inserts_them(tmp_path: Path, domain: Domain) -> None:
+    """The DB-API insert writes the same columns and values as Rasa's ORM insert."""
+    ours = CachedSQLTrackerStore(domain, db=str(tmp_path / "ours.db"))
+    reference = SQLTrackerStore(domain, db=str(tmp_path / "reference.db"))
+    assert ours._insert_sql is not None
+    for store in (ours, reference):
+        _play(store, domain, "a")
+    query = (
+        "SELECT sender_id, type_name, timestamp, intent_name, action_name, data FROM events "
+        "ORDER BY id"
+    )
+    rows = []
+    for name in ("ours.db", "reference.db"):
+        with sqlite3.connect(tmp_path / name) as connection:
+            rows.append(connection.execute(query).fetchall())
+    assert rows[0] == rows[1] and len(rows[0]) > 10
 
 
 def test_unknown_conversations_are_none(tmp_path: Path, domain: Domain) -> None:
