@@ -20,6 +20,7 @@ def restored(monkeypatch: pytest.MonkeyPatch) -> None:
     from rasa.core import run
 
     monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    monkeypatch.setattr(EndpointConfig, "request", EndpointConfig.request)
     monkeypatch.setattr(run, "close_resources", run.close_resources)
     monkeypatch.setattr(action_client, "_settings", dict(action_client._settings))
 
@@ -107,15 +108,24 @@ def test_a_bad_keepalive_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize(
     "value",
-    [{"a": "人才/公寓", "b": [1, 2.5, None, True]}, {1: "x"}, float("nan"), 10**30, (1, 2)],
+    [
+        {"a": "人才/公寓", "b": [1, 2.5, None, True], "c": {"d": -0.1, "e": 1e-7}},
+        {1: "x"},
+        10**30,
+        (1, 2),
+        "\ud800",  # a lone surrogate: not UTF-8
+        "emoji 😀 <script>",
+    ],
 )
 def test_dumps_gives_what_json_gives(value: Any) -> None:
-    assert json.loads(action_client.dumps(value)) == json.loads(json.dumps(value)) or (
-        value != value  # NaN
-    )
+    assert json.loads(action_client.dumps(value)) == json.loads(json.dumps(value))
 
 
-def test_dumps_falls_back_to_json_for_what_ujson_refuses() -> None:
+def test_dumps_sends_what_json_lacks_as_null() -> None:
+    assert json.loads(action_client.dumps([float("nan"), float("inf"), 1.5])) == [None, None, 1.5]
+
+
+def test_dumps_falls_back_to_json_for_what_orjson_refuses() -> None:
     class Text(str):
         pass
 
