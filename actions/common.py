@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb.answer import Reply
-from bot.text.normalize import NORMALIZATION_KEY
+from bot.text.normalize import NORMALIZATION_KEY, is_payload, normalize_text
 
 
 def entity_values(tracker: Tracker, entity: str) -> List[str]:
@@ -30,6 +30,18 @@ def first_entity(tracker: Tracker, entity: str) -> Optional[str]:
 def latest_text(tracker: Tracker) -> str:
     text = (tracker.latest_message or {}).get("text")
     return text if isinstance(text, str) else ""
+
+
+def question_text(tracker: Tracker) -> str:
+    """The latest message as the NLU's normaliser left it ("" for a button's payload). Rasa
+    passes the normalised text on; a message that did not go through the normaliser (one
+    injected through Rasa's API) is normalised here."""
+    text = latest_text(tracker)
+    if is_payload(text):
+        return ""
+    if NORMALIZATION_KEY in (tracker.latest_message or {}):
+        return text
+    return normalize_text(text)
 
 
 def truncation_note(tracker: Tracker) -> Optional[str]:

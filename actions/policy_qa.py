@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     entity_values,
     first_entity,
-    latest_text,
+    question_text,
     send,
     slot_changes,
     truncation_note,
@@ -19,7 +19,6 @@ from actions.common import (
 from bot.kb.models import ASPECTS
 from bot.kb.resolve import Kind, Question
 from bot.kb.service import get_policy_service
-from bot.text.normalize import is_payload, normalize_text
 
 
 class ActionAnswerPolicy(Action):
@@ -33,7 +32,6 @@ class ActionAnswerPolicy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[str, Any]]:
         service = get_policy_service()
-        text = latest_text(tracker)
         cities = {r.name for r in service.kb.vocabulary.regions}
         region = first_entity(tracker, "region")
         region = region if region in cities else None
@@ -45,7 +43,7 @@ class ActionAnswerPolicy(Action):
             # Answering "which city?": the aspect asked before the question still applies.
             aspect = tracker.get_slot("pending_aspect")
         question = Question(
-            text="" if is_payload(text) else normalize_text(text),
+            text=question_text(tracker),
             linked=tuple(entity_values(tracker, "policy")),
             region=region,
             aspect=aspect if aspect in ASPECTS else None,

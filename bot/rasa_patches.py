@@ -42,6 +42,12 @@ each call and formats the inputs into a debug message even when debug logging is
 of a turn). ``run_graph`` runs the same nodes with the same inputs in dependency order, in
 this thread, as that scheduler does.
 
+Applied events: Rasa works out a tracker's applied events (those not undone by a revert,
+restart or loop) by going over the whole session, two or three times a turn. ``applied_events``
+keeps the last result per tracker and, when only ordinary events were added since (no restart,
+session start, revert, loop activation or execution of an active loop), appends them; else it
+asks Rasa's method again. The list handed out is a new one each time.
+
 Debug-log copies: Rasa passes deep copies of the tracker's events, the policies' states and
 the parse results to ``structlogger.debug`` (so that a log processor cannot change the live
 objects), and makes them even when debug logging is off and the call does nothing (~0.3 ms of
@@ -406,6 +412,67 @@ def _acted_since_user_message(tracker: Any) -> bool:
     return False
 
 
+
+# --------------------------------------------------------------------------- applied events
+
+# id(tracker) -> (tracker ref, its events deque, events seen, last event seen, applied, loops)
+_APPLIED: Dict[int, Tuple[Any, Any, int, Any, List[Any], frozenset]] = {}
+_APPLIED_MAX = 512
+
+
+def _undoing(events: Any, loops: frozenset) -> bool:
+    """True when an event can change events applied before it (or which are)."""
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+    )
+
+    for event in events:
+        if isinstance(event, (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)):
+            return True
+        if isinstance(event, ActiveLoop) and event.name:
+            return True  # a new loop name changes how earlier executions count
+        if isinstance(event, ActionExecuted) and event.action_name in loops:
+            return True
+    return False
+
+
+def applied_events(self: Any) -> List[Any]:
+    """``DialogueStateTracker.applied_events``, extended from its last result when it can be."""
+    import weakref
+
+    from rasa.shared.core.events import ActiveLoop
+
+    events = self.events
+    count = len(events)
+    kept = _APPLIED.get(id(self))
+    if (
+        kept is not None
+        and kept[0]() is self
+        and kept[1] is events
+        and 0 < kept[2] <= count
+        and events[kept[2] - 1] is kept[3]
+    ):
+        _, _, seen, _, applied, loops = kept
+        new = [events[i] for i in range(seen, count)] if count > seen else []
+        if not _undoing(new, loops):
+            applied = applied + new
+            if new:
+                _APPLIED[id(self)] = (kept[0], events, count, events[-1], applied, loops)
+            return list(applied)
+    applied = applied_events.__wrapped__(self)  # type: ignore[attr-defined]
+    if count and getattr(events, "maxlen", None) is None:
+        loops = frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+        if len(_APPLIED) >= _APPLIED_MAX:
+            _APPLIED.clear()
+        _APPLIED[id(self)] = (weakref.ref(self), events, count, events[-1], applied, loops)
+    return list(applied)
+
+
 # --------------------------------------------------------------------------- debug-log copies
 
 # Rasa modules whose every ``copy.deepcopy`` is an argument of ``structlogger.debug``.
@@ -553,6 +620,10 @@ def apply() -> None:
         RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
 
     from rasa.shared.core.trackers import DialogueStateTracker
+
+    if DialogueStateTracker.applied_events is not applied_events:
+        applied_events.__wrapped__ = DialogueStateTracker.applied_events  # type: ignore[attr-defined]
+        DialogueStateTracker.applied_events = applied_events  # type: ignore[method-assign]
 
     if DialogueStateTracker.copy is not copy_tracker:
         copy_tracker.__wrapped__ = DialogueStateTracker.copy  # type: ignore[attr-defined]

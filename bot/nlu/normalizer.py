@@ -51,7 +51,8 @@ class TextNormalizer(GraphComponent):
         message.set(TEXT, result.text)
         if training:
             self._remap_entities(message, result)
-        elif result.truncated or result.text != text:
+        else:
+            # Also when nothing changed: it tells the actions that the text is normalised.
             message.set(
                 NORMALIZATION_KEY,
                 {"truncated": result.truncated, "original_length": result.original_length},

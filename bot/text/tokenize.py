@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set
 
 import jieba
 
@@ -17,6 +17,8 @@ jieba.setLogLevel(logging.WARNING)
 
 # Frequency given to domain words so that jieba keeps them whole ("人才贷", "攀峰计划").
 USER_WORD_FREQ = 200000
+# Words whose sub-words are remembered (a word's sub-words only change with the dictionary).
+SUBWORD_CACHE_SIZE = 20000
 
 
 class Segmenter:
@@ -26,6 +28,7 @@ class Segmenter:
         self._jieba = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._stopwords: Set[str] = set(stopwords)
+        self._subwords: Dict[str, List[str]] = {}
         with self._lock:
             self._jieba.initialize()
             for word in words:
@@ -40,6 +43,17 @@ class Segmenter:
         with self._lock:
             for word in words:
                 self._add(word)
+            self._subwords = {}
+
+    def _parts(self, word: str) -> List[str]:
+        """jieba's search-mode pieces of a word (its sub-words and the word itself)."""
+        parts = self._subwords.get(word)
+        if parts is None:
+            parts = self._jieba.lcut_for_search(word)
+            if len(self._subwords) >= SUBWORD_CACHE_SIZE:
+                self._subwords = {}
+            self._subwords[word] = parts
+        return parts
 
     def words(self, text: str) -> List[str]:
         """All words, punctuation and whitespace removed."""
@@ -67,7 +81,7 @@ class Segmenter:
             if len(word) >= 3:
                 out.extend(
                     w
-                    for w in self._jieba.lcut_for_search(word)
+                    for w in self._parts(word)
                     if w != word and len(w) >= 2 and w not in stop
                 )
             if all(_is_cjk(ch) for ch in word):

@@ -105,6 +105,23 @@ ANSWERED_CLEAR = {"pending_policies": None, "pending_aspect": None}
 # --- reading the NLU output ------------------------------------------------------------
 
 
+def test_the_question_is_the_text_the_nlu_normalised() -> None:
+    from actions.common import question_text
+
+    def latest(text: str, **extra: Any) -> Tracker:
+        return Tracker.from_dict(
+            {"sender_id": "t", "slots": {}, "latest_message": {"text": text, **extra}, "events": []}
+        )
+
+    marked = {"text_normalization": {"truncated": False, "original_length": 7}}
+    # Through the NLU: taken as it is.
+    assert question_text(latest("张家港人才贷怎么申请", **marked)) == "张家港人才贷怎么申请"
+    # Not through the normaliser (injected through Rasa's API): normalised here.
+    assert question_text(latest("張家港人才貸怎麼申請？？")) == "张家港人才贷怎么申请?"
+    assert question_text(latest('/ask_policy{"policy": "zjg_talent_loan"}', **marked)) == ""
+    assert question_text(Tracker.from_dict({"sender_id": "t", "events": []})) == ""
+
+
 def test_entity_helpers_read_the_latest_message() -> None:
     tr = tracker(
         "子女入学",

@@ -61,11 +61,11 @@ def test_normalizer_reports_truncation(graph: Graph) -> None:
     assert message.get(NORMALIZATION_KEY) == {"truncated": True, "original_length": 30}
 
 
-def test_normalizer_leaves_canonical_text_unmarked(normalizer: TextNormalizer) -> None:
+def test_normalizer_marks_canonical_text_as_normalised(normalizer: TextNormalizer) -> None:
     message = Message(data={"text": "张家港人才贷怎么申请"})
     normalizer.process([message])
     assert message.get("text") == "张家港人才贷怎么申请"
-    assert message.get(NORMALIZATION_KEY) is None
+    assert message.get(NORMALIZATION_KEY) == {"truncated": False, "original_length": 10}
 
 
 @pytest.mark.parametrize(

@@ -246,3 +246,24 @@ def test_long_runs_of_one_character_are_folded_but_digits_are_kept() -> None:
     assert normalize_text("哈哈哈哈哈哈好的") == "哈哈哈好的"
     assert normalize_text("尾号0000，aaaa") == "尾号0000,aaaa"
     assert normalize_text("问" + "请" * 10_000) == "问请请请"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "張家港人才貸怎麼申請？？？",
+        "ＡＢＣ　１２３！！！ 人才公寓",
+        "请请请请请请 帮我 查一下……",
+        "哈哈哈哈哈哈哈哈",
+        "zero\u200bwidth\u200d 人才\ufeff贷",
+        "emoji 😀😀😀😀 <script>alert(1)</script>",
+        "  多个   空格 \t\n 换行  ",
+        "人才贷" * 400,
+        "?!?!。。。，，，",
+        "",
+    ],
+)
+def test_normalising_twice_changes_nothing(raw: str) -> None:
+    """The actions take the NLU's normalised text as it is (actions/common.question_text)."""
+    once = normalize_text(raw)
+    assert normalize_text(once) == once

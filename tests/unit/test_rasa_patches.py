@@ -389,3 +389,45 @@ def test_log_copies_are_made_only_while_debug_is_logged(structlog_level: Any) ->
     assert copied == value and copied is not value and copied["events"] is not value["events"]
     assert "user intent: ask_policy" in RulePolicy.format_tracker_states(states)
     assert copies.copy is __import__("copy").copy  # the rest of the module is the module
+
+
+def test_applied_events_are_what_rasa_computes() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    original = rasa_patches.applied_events.__wrapped__
+    assert DialogueStateTracker.applied_events is rasa_patches.applied_events
+    rng = random.Random(5)
+    extended = 0
+    for _ in range(300):
+        tracker = DialogueStateTracker("citizen", domain.slots)
+        for event in _random_events(rng, rng.randint(0, 50)):
+            tracker.update(event)
+            if rng.random() < 0.5:  # asked after some events, as a conversation goes
+                before = rasa_patches._APPLIED.get(id(tracker))
+                got = tracker.applied_events()
+                assert [id(e) for e in got] == [id(e) for e in original(tracker)]
+                extended += (
+                    before is not None and rasa_patches._APPLIED[id(tracker)][4] is not (before[4])
+                )
+                got.append("not an event")  # the caller's list is its own
+        assert [id(e) for e in tracker.applied_events()] == [id(e) for e in original(tracker)]
+    assert extended > 500  # most answers came from extending the last one
+
+
+def test_applied_events_of_a_replaced_history_are_computed_again() -> None:
+    from collections import deque
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    tracker = DialogueStateTracker("citizen", domain.slots)
+    events = _random_events(random.Random(8), 30)
+    for event in events:
+        tracker.update(event)
+    tracker.applied_events()
+    tracker.events = deque(events[:10])
+    expected = rasa_patches.applied_events.__wrapped__(tracker)
+    assert [id(e) for e in tracker.applied_events()] == [id(e) for e in expected]

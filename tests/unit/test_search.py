@@ -214,3 +214,16 @@ def test_a_colloquial_family_question_finds_its_entry(service: PolicyService) ->
         region="张家港市",
     )
     assert hits[0].entry.id == "zjg_spouse_employment"
+
+
+def test_sub_words_follow_the_dictionary() -> None:
+    """The sub-words of a long word are remembered, and forgotten when words are added."""
+    from bot.text.tokenize import Segmenter
+
+    segmenter = Segmenter(["人才购房补贴"])
+    before = segmenter.terms("人才购房补贴")
+    assert "人才购房补贴" in before and segmenter.terms("人才购房补贴") == before
+    segmenter.add_words(["房补"])
+    after = segmenter.terms("人才购房补贴")
+    assert "房补" in after
+    assert Segmenter(["人才购房补贴", "房补"]).terms("人才购房补贴") == after
