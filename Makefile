@@ -32,7 +32,7 @@ help:
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
 	@PYBIN=$$(scripts/find-python.sh) && \
 	  { [ -x $(PY) ] || "$$PYBIN" -m venv $(VENV); }
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" "setuptools<71" wheel
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" "setuptools<71" "wheel==0.45.1"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/requirements.txt -c requirements/constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@

@@ -32,6 +32,15 @@ def latest_text(tracker: Tracker) -> str:
     return text if isinstance(text, str) else ""
 
 
+def out_of_scope_probability(tracker: Tracker) -> float:
+    """How likely the NLU found the latest message to be out of scope (its intent ranking)."""
+    for ranked in (tracker.latest_message or {}).get("intent_ranking") or []:
+        if isinstance(ranked, dict) and ranked.get("name") == "out_of_scope":
+            confidence = ranked.get("confidence")
+            return float(confidence) if isinstance(confidence, (int, float)) else 0.0
+    return 0.0
+
+
 def question_text(tracker: Tracker) -> str:
     """The latest message as the NLU's normaliser left it ("" for a button's payload). Rasa
     passes the normalised text on; a message that did not go through the normaliser (one

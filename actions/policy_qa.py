@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     entity_values,
     first_entity,
+    out_of_scope_probability,
     question_text,
     send,
     slot_changes,
@@ -51,6 +52,7 @@ class ActionAnswerPolicy(Action):
             known_region=known_region,
             current_policy=tracker.get_slot("policy"),
             pending=pending,
+            doubt=out_of_scope_probability(tracker),
         )
         note = truncation_note(tracker)
         if note:

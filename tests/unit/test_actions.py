@@ -105,6 +105,20 @@ ANSWERED_CLEAR = {"pending_policies": None, "pending_aspect": None}
 # --- reading the NLU output ------------------------------------------------------------
 
 
+def test_the_doubt_is_the_nlu_out_of_scope_probability() -> None:
+    from actions.common import out_of_scope_probability
+
+    def ranked(ranking: Any) -> Tracker:
+        latest = {"text": "x", "intent_ranking": ranking}
+        return Tracker.from_dict({"sender_id": "t", "latest_message": latest, "events": []})
+
+    both = [{"name": "ask_policy", "confidence": 0.6}, {"name": "out_of_scope", "confidence": 0.3}]
+    assert out_of_scope_probability(ranked(both)) == 0.3
+    assert out_of_scope_probability(ranked(both[:1])) == 0.0
+    assert out_of_scope_probability(ranked(None)) == 0.0
+    assert out_of_scope_probability(ranked([{"name": "out_of_scope", "confidence": "x"}])) == 0.0
+
+
 def test_the_question_is_the_text_the_nlu_normalised() -> None:
     from actions.common import question_text
 

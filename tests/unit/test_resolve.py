@@ -26,6 +26,22 @@ def assert_answer(resolution: Resolution, entry_id: str) -> None:
 # --- retrieval alone (nothing linked) --------------------------------------------------
 
 
+def test_a_weak_match_is_no_answer_when_the_nlu_doubts_the_question(
+    ask: Ask, service: PolicyService
+) -> None:
+    from bot.kb.resolve import DOUBT, DOUBTFUL_COVERAGE, MIN_COVERAGE
+    from bot.text.normalize import normalize_text
+
+    question = "海宁皮革城几点关门"  # shares a word or two with an entry, asks something else
+    terms = service.search.topic_terms(normalize_text(question))
+    best = service.search.rank(terms)[0]
+    assert MIN_COVERAGE <= service.search.coverage(best.entry, terms) < DOUBTFUL_COVERAGE
+    assert ask(question).kind is Kind.ANSWER  # the NLU was sure: the best match is answered
+    assert ask(question, doubt=DOUBT).kind is Kind.NONE
+    # A match that covers the question is answered however doubtful the NLU was.
+    assert_answer(ask("人才贷要什么条件", doubt=0.45), "zjg_talent_loan")
+
+
 @pytest.mark.parametrize(
     ("question", "context", "expected"),
     [
