@@ -182,6 +182,8 @@ def _lean_call(
     clients = _lean.setdefault(loop, {})
     client = clients.get((target.host, target.port))
     if client is None or client.keepalive != keepalive:
+        if client is not None:
+            client.close()  # its idle connections, kept under the old setting
         client = clients[(target.host, target.port)] = action_http.LeanClient(
             target.host, target.port, keepalive
         )
