@@ -412,7 +412,6 @@ def _acted_since_user_message(tracker: Any) -> bool:
     return False
 
 
-
 # --------------------------------------------------------------------------- applied events
 
 # id(tracker) -> (tracker ref, its events deque, events seen, last event seen, applied, loops)

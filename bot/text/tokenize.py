@@ -80,9 +80,7 @@ class Segmenter:
             out.append(word)
             if len(word) >= 3:
                 out.extend(
-                    w
-                    for w in self._parts(word)
-                    if w != word and len(w) >= 2 and w not in stop
+                    w for w in self._parts(word) if w != word and len(w) >= 2 and w not in stop
                 )
             if all(_is_cjk(ch) for ch in word):
                 run += word
