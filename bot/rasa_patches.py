@@ -419,32 +419,13 @@ _APPLIED: Dict[int, Tuple[Any, Any, int, Any, List[Any], frozenset]] = {}
 _APPLIED_MAX = 512
 
 
-def _undoing(events: Any, loops: frozenset) -> bool:
-    """True when an event can change events applied before it (or which are)."""
-    from rasa.shared.core.events import (
-        ActionExecuted,
-        ActionReverted,
-        ActiveLoop,
-        Restarted,
-        SessionStarted,
-        UserUtteranceReverted,
-    )
-
-    for event in events:
-        if isinstance(event, (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)):
-            return True
-        if isinstance(event, ActiveLoop) and event.name:
-            return True  # a new loop name changes how earlier executions count
-        if isinstance(event, ActionExecuted) and event.action_name in loops:
-            return True
-    return False
-
-
 def applied_events(self: Any) -> List[Any]:
     """``DialogueStateTracker.applied_events``, extended from its last result when it can be."""
     import weakref
 
     from rasa.shared.core.events import ActiveLoop
+
+    from bot.rasa_states import undoes_earlier
 
     events = self.events
     count = len(events)
@@ -458,7 +439,7 @@ def applied_events(self: Any) -> List[Any]:
     ):
         _, _, seen, _, applied, loops = kept
         new = [events[i] for i in range(seen, count)] if count > seen else []
-        if not _undoing(new, loops):
+        if not undoes_earlier(new, loops):
             applied = applied + new
             if new:
                 _APPLIED[id(self)] = (kept[0], events, count, events[-1], applied, loops)

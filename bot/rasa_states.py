@@ -207,9 +207,10 @@ def _start(domain: Any, tracker: Any, args: _Args) -> Optional[_Replay]:
     return replay
 
 
-def _extend(domain: Any, tracker: Any, replay: _Replay, args: _Args) -> bool:
-    """Replays the events added since ``replay`` last saw ``tracker``; False when they could
-    change the states already built, or the tracker's events are not the ones it saw."""
+def undoes_earlier(events: Any, loops: Any) -> bool:
+    """True when one of ``events`` can change what the events before it count for: a restart,
+    a new session, a revert, a loop's activation (a new loop name), or an execution of one of
+    ``loops``."""
     from rasa.shared.core.events import (
         ActionExecuted,
         ActionReverted,
@@ -219,6 +220,19 @@ def _extend(domain: Any, tracker: Any, replay: _Replay, args: _Args) -> bool:
         UserUtteranceReverted,
     )
 
+    for event in events:
+        if isinstance(event, (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)):
+            return True
+        if isinstance(event, ActiveLoop) and event.name:
+            return True  # the events it names a loop for may now count differently
+        if isinstance(event, ActionExecuted) and event.action_name in loops:
+            return True
+    return False
+
+
+def _extend(domain: Any, tracker: Any, replay: _Replay, args: _Args) -> bool:
+    """Replays the events added since ``replay`` last saw ``tracker``; False when they could
+    change the states already built, or the tracker's events are not the ones it saw."""
     events = tracker.events
     if events is not replay.events or len(events) < replay.seen:
         return False
@@ -227,13 +241,8 @@ def _extend(domain: Any, tracker: Any, replay: _Replay, args: _Args) -> bool:
     new = list(events)[replay.seen :]
     if not new:
         return True
-    for event in new:
-        if isinstance(event, (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)):
-            return False
-        if isinstance(event, ActiveLoop) and event.name:
-            return False  # the events it names a loop for may now count differently
-        if isinstance(event, ActionExecuted) and event.action_name in replay.loops:
-            return False
+    if undoes_earlier(new, replay.loops):
+        return False
     _consume(domain, replay, args, new)
     replay.seen = len(events)
     replay.last_event = new[-1]

@@ -307,14 +307,15 @@ def test_an_unreachable_server_is_a_connection_error() -> None:
     asyncio.run(main())
 
 
-def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        if request.query.get("slow"):
-            await asyncio.sleep(1.0)
-        return web.json_response({"ok": True})
+async def _slow_if_asked(request: web.Request) -> web.Response:
+    if request.query.get("slow"):
+        await asyncio.sleep(1.0)
+    return web.json_response({"ok": True})
 
+
+def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
     async def main() -> int:
-        runner, url = await _serve(handler)
+        runner, url = await _serve(_slow_if_asked)
         try:
             with pytest.raises(asyncio.TimeoutError):
                 await EndpointConfig(url + "?slow=1").request(json={}, timeout=0.2)
@@ -327,13 +328,8 @@ def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
 
 
 def test_a_cancelled_call_drops_its_connection() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        if request.query.get("slow"):
-            await asyncio.sleep(1.0)
-        return web.json_response({"ok": True})
-
     async def main() -> int:
-        runner, url = await _serve(handler)
+        runner, url = await _serve(_slow_if_asked)
         try:
             call = asyncio.ensure_future(EndpointConfig(url + "?slow=1").request(json={}))
             await asyncio.sleep(0.2)
