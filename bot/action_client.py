@@ -48,16 +48,13 @@ def dumps_bytes(value: Any) -> bytes:
     """``dumps`` as UTF-8 bytes."""
     try:
         return orjson.dumps(value)
-    except TypeError:
+    except TypeError:  # orjson.JSONEncodeError is one
         return json.dumps(value).encode()
 
 
 def dumps(value: Any) -> str:
     """JSON text of ``value``: ``orjson``'s, or the standard library's for what it refuses."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(value)
+    return dumps_bytes(value).decode()
 
 
 def keepalive_seconds() -> float:

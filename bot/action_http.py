@@ -114,7 +114,6 @@ class _Connection(asyncio.Protocol):
         self.headers: Dict[bytes, bytes] = {}
         self.body: List[bytes] = []
         self.headers_done = False
-        self.complete = False
 
     # asyncio.Protocol
     def connection_made(self, transport: Any) -> None:
@@ -158,7 +157,6 @@ class _Connection(asyncio.Protocol):
 
     # requests
     def _finish(self, keep: bool) -> None:
-        self.complete = True
         self.reusable = keep and not self.closed
         raw_type = self.headers.get(b"content-type", b"").decode("latin-1")
         content_type, _, params = raw_type.partition(";")

@@ -66,9 +66,11 @@ import functools
 import inspect
 import logging
 import sqlite3
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from bot.db.sqlite import set_pragmas
+from bot.rasa_states import undoes_earlier
 from bot.schema_check import all_of, compile_schema
 
 
@@ -421,11 +423,7 @@ _APPLIED_MAX = 512
 
 def applied_events(self: Any) -> List[Any]:
     """``DialogueStateTracker.applied_events``, extended from its last result when it can be."""
-    import weakref
-
     from rasa.shared.core.events import ActiveLoop
-
-    from bot.rasa_states import undoes_earlier
 
     events = self.events
     count = len(events)

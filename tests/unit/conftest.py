@@ -31,6 +31,20 @@ DOMAIN_FILE = ROOT / "domain.yml"
 PAYLOAD_RE = re.compile(r"^/(?P<intent>[a-z_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
 
+@pytest.fixture()
+def action_client_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``bot.action_client.apply`` changes is put back after the test."""
+    from rasa.core import run
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot import action_client
+
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    monkeypatch.setattr(EndpointConfig, "request", EndpointConfig.request)
+    monkeypatch.setattr(run, "close_resources", run.close_resources)
+    monkeypatch.setattr(action_client, "_settings", dict(action_client._settings))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _real_kb_path() -> Iterator[None]:
     """Every test (and the actions, through get_policy_service) reads the shipped KB."""

@@ -15,14 +15,8 @@ from bot import action_client
 
 
 @pytest.fixture(autouse=True)
-def restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What ``apply`` changes is put back after each test."""
-    from rasa.core import run
-
-    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
-    monkeypatch.setattr(EndpointConfig, "request", EndpointConfig.request)
-    monkeypatch.setattr(run, "close_resources", run.close_resources)
-    monkeypatch.setattr(action_client, "_settings", dict(action_client._settings))
+def restored(action_client_restored: None) -> None:
+    """What ``apply`` changes is put back after each test (conftest.py)."""
 
 
 @pytest.fixture()

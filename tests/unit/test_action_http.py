@@ -19,13 +19,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture(autouse=True)
-def patched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rasa.core import run
-
-    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
-    monkeypatch.setattr(EndpointConfig, "request", EndpointConfig.request)
-    monkeypatch.setattr(run, "close_resources", run.close_resources)
-    monkeypatch.setattr(action_client, "_settings", dict(action_client._settings))
+def patched(action_client_restored: None) -> None:
+    """``apply`` for each test, undone after it (conftest.py)."""
     action_client.apply()
 
 
