@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb.answer import Reply
+from bot.kb.service import get_policy_service
 from bot.text.normalize import NORMALIZATION_KEY, is_payload, normalize_text
 
 
@@ -50,7 +51,7 @@ def question_text(tracker: Tracker) -> str:
         return ""
     if NORMALIZATION_KEY in (tracker.latest_message or {}):
         return text
-    return normalize_text(text)
+    return normalize_text(text, spellings=get_policy_service().spellings)
 
 
 def truncation_note(tracker: Tracker) -> Optional[str]:

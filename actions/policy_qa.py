@@ -38,21 +38,25 @@ class ActionAnswerPolicy(Action):
         region = region if region in cities else None
         known_region = tracker.get_slot("region")
         known_region = known_region if known_region in cities else None
-        aspect = first_entity(tracker, "aspect")
+        text = question_text(tracker)
+        # Typed text is read by the resolver (openers and names carry no aspect); a button's
+        # payload carries its aspect as an entity.
+        aspect = None if text else first_entity(tracker, "aspect")
         pending = tuple(tracker.get_slot("pending_policies") or ())
-        if aspect is None and pending and region:
+        if aspect is None and pending:
             # Answering "which city?": the aspect asked before the question still applies.
             aspect = tracker.get_slot("pending_aspect")
         question = Question(
-            text=question_text(tracker),
+            text=text,
             linked=tuple(entity_values(tracker, "policy")),
             region=region,
-            aspect=aspect if aspect in ASPECTS else None,
+            aspects=(aspect,) if aspect in ASPECTS else (),
             other_place=first_entity(tracker, "other_place"),
             known_region=known_region,
             current_policy=tracker.get_slot("policy"),
             pending=pending,
             doubt=out_of_scope_probability(tracker),
+            previous_text=tracker.get_slot("last_question") or "",
         )
         note = truncation_note(tracker)
         if note:
@@ -61,11 +65,19 @@ class ActionAnswerPolicy(Action):
         send(dispatcher, replies)
 
         slots: Dict[str, Any] = {}
+        if text and resolution.kind not in (Kind.NEED_TOPIC,) and service.has_topic(text):
+            slots["last_question"] = text
         if resolution.kind is Kind.ANSWER and resolution.entry is not None:
             slots["policy"] = resolution.entry.id
-            if not resolution.missing_region:
-                slots["region"] = resolution.entry.region
+            # The city of the answer is the one talked about now, also when the named city
+            # had no such entry: the next follow-up continues this answer.
+            slots["region"] = resolution.entry.region
             slots.update(pending_policies=None, pending_aspect=None)
+        elif resolution.kind is Kind.LIST:
+            cities = {e.region for e in resolution.candidates}
+            if len(cities) == 1:
+                slots["region"] = cities.pop()
+            slots.update(policy=None, pending_policies=None, pending_aspect=None)
         elif resolution.kind is Kind.ASK_REGION:
             slots["pending_policies"] = [e.id for e in resolution.candidates]
             # The aspect of the question must survive the city question.

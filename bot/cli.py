@@ -79,6 +79,12 @@ def _eval(args: argparse.Namespace) -> int:
     return run_evaluation(load_settings())
 
 
+def _eval_citizen(args: argparse.Namespace) -> int:
+    from bot.evaluation.citizen import DEV_SET, run_citizen
+
+    return run_citizen(load_settings(), args.set or [DEV_SET], args.url)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bot.evaluation.bench import run_benchmark
 
@@ -233,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
         func=_test_conversations
     )
     sub.add_parser("eval", help="准确率评测，结果写入 var/eval/").set_defaults(func=_eval)
+    citizen = sub.add_parser("eval-citizen", help="市民口吻评测集（tests/eval/citizen/）")
+    citizen.add_argument("--set", action="append", help="评测集名（默认 dev；可重复）")
+    citizen.add_argument("--url", help="已运行的 Rasa 地址；默认自行启动一套服务")
+    citizen.set_defaults(func=_eval_citizen)
     bench = sub.add_parser("bench", help="性能基准，结果写入 var/bench/")
     bench.add_argument("--duration", type=float, default=10.0, help="每个并发档位的秒数")
     bench.set_defaults(func=_bench)

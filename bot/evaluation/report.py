@@ -35,6 +35,19 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import yaml
 
 from bot.config import Settings
+from bot.evaluation.citizen import (
+    DEV_SET,
+    TARGET_CLASS,
+    TARGET_OVERALL,
+    assistant_texts,
+    evaluate_set,
+    invented_numbers,
+    kb_numbers,
+    load_set,
+    print_set,
+    set_names,
+    set_path,
+)
 from bot.evaluation.slow_actions import SlowActionProxy
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import PolicyEntry
@@ -494,13 +507,18 @@ def evaluate_answers(
 ) -> Dict[str, Any]:
     base = settings.rasa_url
     results: List[Dict[str, Any]] = []
+    invented: List[Dict[str, Any]] = []
+    allowed = kb_numbers(kb, assistant_texts(settings.root))
     for n, question in enumerate(questions, 1):
         sender = f"eval-{run_id}-{question.id}"
         got, error = "", None
         replies: List[Dict[str, Any]] = []
         try:
-            for turn in question.turns:
+            for n, turn in enumerate(question.turns):
                 replies = rest_message(base, sender, turn)
+                bad = invented_numbers(reply_text(replies), allowed, question.turns[: n + 1])
+                if bad:
+                    invented.append({"id": question.id, "turn": turn, "numbers": bad})
             got = reply_text(replies)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -542,6 +560,7 @@ def evaluate_answers(
             for city, v in sorted(cities.items())
         },
         "failures": [r for r in results if not r["passed"]],
+        "invented_figures": invented,
     }
 
 
@@ -617,7 +636,40 @@ def build_targets(report: Dict[str, Any]) -> List[Target]:
             "= 0",
             oos["answered_with_policy"] == 0 and not oos["errors"],
         ),
+        *citizen_targets(report),
     ]
+
+
+def citizen_targets(report: Dict[str, Any]) -> List[Target]:
+    """The judging sets overall and per class; invented figures over every evaluation reply.
+    The development set is reported, not judged: it drives the work."""
+    targets: List[Target] = []
+    citizen = report.get("citizen") or {}
+    for name, figures in citizen.items():
+        if name == DEV_SET:
+            continue
+        targets.append(
+            Target(
+                f"市民口吻 {name} citizen-style",
+                pct(figures["accuracy"]),
+                f"≥ {TARGET_OVERALL}",
+                figures["accuracy"] >= TARGET_OVERALL,
+            )
+        )
+        worst = min(figures["per_class"].items(), key=lambda kv: kv[1]["accuracy"])
+        targets.append(
+            Target(
+                f"市民口吻 {name} 最差类别 worst class ({worst[0]})",
+                pct(worst[1]["accuracy"]),
+                f"≥ {TARGET_CLASS}",
+                worst[1]["accuracy"] >= TARGET_CLASS,
+            )
+        )
+    invented = len(report["e2e"].get("invented_figures") or []) + sum(
+        len(f["invented_figures"]) for f in citizen.values()
+    )
+    targets.append(Target("答复中编造的数字 invented figures", str(invented), "= 0", invented == 0))
+    return targets
 
 
 def _figures_rows(report: Dict[str, Any]) -> List[List[str]]:
@@ -764,6 +816,20 @@ def render_markdown(report: Dict[str, Any], targets: Sequence[Target]) -> str:
         ]
     else:
         out.append("无。")
+    for name, figures in (report.get("citizen") or {}).items():
+        out += [
+            "",
+            f"## 市民口吻评测集 {name} / Citizen-style set（{figures['items']} 条）",
+            "",
+            markdown_table(
+                ("class", "items", "accuracy"),
+                [["overall", str(figures["items"]), pct(figures["accuracy"])]]
+                + [
+                    [cls, str(v["items"]), pct(v["accuracy"])]
+                    for cls, v in {**figures["per_class"], **figures["per_kind"]}.items()
+                ],
+            ),
+        ]
     out += ["", "## 域外问题给出政策答案 / Out-of-scope answered with a policy", ""]
     if oos["answered"] or oos["errors"]:
         out.append(
@@ -800,6 +866,9 @@ def _print_summary(report: Dict[str, Any], targets: Sequence[Target], out_dir: P
     answered = report["out_of_scope"]["answered"]
     for a in answered[:SCREEN_FAILURES]:
         print(f"- 域外问题给出了政策答案：{a['text']} → {a['got'][:80]!r}")
+    for name, figures in (report.get("citizen") or {}).items():
+        # Failures of the development set only: a judging set's items must not guide work.
+        print_set(name, figures, show_failures=name == DEV_SET)
     print("\n" + format_table(("指标 metric", "数值 value"), _figures_rows(report)))
     print("\n" + format_table(TARGET_HEADERS, [t.row() for t in targets]))
     print(f"\n报告：{out_dir / 'report.md'}，{out_dir / 'report.json'}", flush=True)
@@ -841,6 +910,18 @@ def run_evaluation(settings: Settings) -> int:
             report["e2e"] = evaluate_answers(settings, stack.token, questions, kb, run_id)
             print(f"端到端：{len(oos_texts)} 条域外样本……", flush=True)
             report["out_of_scope"] = evaluate_out_of_scope(settings, oos_texts, run_id)
+            report["citizen"] = {}
+            allowed = kb_numbers(kb, assistant_texts(settings.root))
+            for name in set_names(settings.root):
+                items = load_set(set_path(settings.root, name))
+                print(f"市民口吻评测集 {name}：{len(items)} 条……", flush=True)
+                report["citizen"][name] = evaluate_set(
+                    items,
+                    lambda s, t: rest_message(settings.rasa_url, s, t),
+                    allowed,
+                    run_id,
+                    name,
+                )
             if not stack.alive():
                 raise RuntimeError("评测过程中 Rasa 或动作服务器退出，结果无效")
         finally:

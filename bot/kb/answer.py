@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, PolicyEntry
@@ -16,8 +16,11 @@ from bot.kb.resolve import Kind, Resolution
 from bot.kb.search import KBSearch
 
 MAX_REPLY_CHARS = 300
-OVERVIEW_AMOUNTS = 2
+SUPPORTING_FACTS = 3
 MAX_BUTTONS = 4
+LIST_BUTTONS = 6
+# A list line's key figure is cut to this many characters.
+LIST_FACT_CHARS = 40
 
 
 @dataclass
@@ -47,6 +50,17 @@ def basis_line(entry: PolicyEntry) -> str:
     if entry.sample:
         line += f"（示例数据，具体以{entry.region}主管部门最新发布为准）"
     return line
+
+
+def key_fact(entry: PolicyEntry) -> str:
+    """The figure a list line shows: the first amount, else the summary, cut short."""
+    fact = entry.amounts[0] if entry.amounts else entry.summary
+    if len(fact) <= LIST_FACT_CHARS:
+        return fact
+    cut = LIST_FACT_CHARS - 1
+    while cut > 0 and (fact[cut - 1].isdigit() or fact[cut - 1] == ".") and fact[cut].isdigit():
+        cut -= 1  # never cut a figure in two ("3000万" must not read "300…")
+    return fact[:cut] + "…"
 
 
 def where_to_ask(entry: PolicyEntry, kb: KnowledgeBase) -> str:
@@ -79,13 +93,18 @@ def _split(lines: Sequence[str], limit: int = MAX_REPLY_CHARS) -> List[str]:
     return messages
 
 
-def aspect_buttons(entry: PolicyEntry, exclude: Optional[str] = None) -> List[Dict[str, str]]:
-    """Buttons for the other aspects the entry has; "where to go" is always offered."""
+def supporting_facts(entry: PolicyEntry, limit: int = SUPPORTING_FACTS) -> List[str]:
+    """What a citizen gets and must do, beyond the summary: amounts first, then conditions
+    (background never; nothing the summary already says)."""
+    facts = [f for f in (*entry.amounts, *entry.conditions) if f not in entry.summary]
+    return facts[:limit]
+
+
+def aspect_buttons(entry: PolicyEntry, exclude: Sequence[str] = ()) -> List[Dict[str, str]]:
+    """Buttons for the other aspects the entry has content for (never an empty one)."""
     keys = [
-        key for key in ASPECTS if key not in (exclude, "basis", "contact") and entry.has_aspect(key)
+        key for key in ASPECTS if key not in exclude and key != "basis" and entry.has_aspect(key)
     ]
-    if exclude != "contact":
-        keys = [*keys[: MAX_BUTTONS - 1], "contact"]
     return [
         {"title": ASPECTS[key].label, "payload": payload("ask_policy", policy=entry.id, aspect=key)}
         for key in keys[:MAX_BUTTONS]
@@ -104,6 +123,8 @@ class AnswerComposer:
             return [self._ask_region(res)]
         if res.kind is Kind.CHOOSE:
             return [self._choose(res)]
+        if res.kind is Kind.LIST:
+            return self._list(res)
         if res.kind is Kind.OUT_OF_AREA:
             return [
                 Reply(
@@ -128,6 +149,9 @@ class AnswerComposer:
         ]
 
     def _answer(self, res: Resolution) -> List[Reply]:
+        """The fact that answers the question first, from whichever field holds it; the
+        aspect asked is a preference, not a filter. "Not in the knowledge base" only when no
+        fact of the entry matches, and then with the closest facts and where to ask."""
         entry = res.entry
         assert entry is not None
         title = display_title(entry)
@@ -136,45 +160,81 @@ class AnswerComposer:
             lines.append(
                 f"知识库中暂未收录{res.missing_region}的此项政策，以下是{entry.region}的相关信息："
             )
-        buttons: List[Dict[str, str]]
-        if res.aspect:
-            aspect = ASPECTS[res.aspect]
-            items = entry.aspect_items(res.aspect)
-            if res.aspect == "basis":
-                lines.append(f"{title}的{aspect.label}：")
-                lines.append(basis_line(entry))
-                if entry.basis:
-                    lines.append(f"信息来源：《{entry.source.document}》{entry.source.section}")
-                return self._pack(lines, aspect_buttons(entry, exclude="basis"))
-            if items:
-                lines.append(f"{title}的{aspect.label}：")
-                lines.extend(f"{i}. {item}" for i, item in enumerate(items, 1))
-            else:
-                where = where_to_ask(entry, self.kb).rstrip("。")
-                lines.append(f"现有资料暂未载明{title}的{aspect.label}。建议您咨询：{where}。")
-            buttons = aspect_buttons(entry, exclude=res.aspect)
-        else:
+        shown: List[str] = []
+        for key in res.aspects:
+            lines += self._aspect_lines(entry, key, res.detail_terms, shown)
+        if not res.aspects:
             sentences = (
-                self.search.best_sentences(entry, res.detail_terms) if res.detail_terms else []
+                self.search.best_sentences(entry, res.detail_terms, limit=2, with_summary=True)
+                if res.detail_terms
+                else []
             )
-            if sentences:
-                # The matching sentences answer the question; the summary frames them.
+            if sentences and sentences[0][0] != "summary":
+                # The matching facts answer the question; the summary frames them.
                 lines.append(f"关于{title}：")
-                lines.extend(s for _, s in sentences)
+                lines.extend(s for field, s in sentences if field != "summary")
                 lines.append(f"简介：{entry.summary}")
             else:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)
-                lines.extend(f"· {a}" for a in entry.amounts[:OVERVIEW_AMOUNTS])
-            buttons = aspect_buttons(entry)
+                lines.extend(f"· {fact}" for fact in supporting_facts(entry))
+        elif res.detail_terms:
+            # A second question in the same message ("要不要抵押，多久能放款"): its facts too.
+            extra = self.search.best_sentences(entry, res.detail_terms, limit=1, skip=shown)
+            lines.extend(s for field, s in extra if field not in ("audience", "summary"))
         lines.append(basis_line(entry))
-        return self._pack(lines, buttons)
+        return self._pack(lines, aspect_buttons(entry, exclude=res.aspects))
+
+    def _aspect_lines(
+        self, entry: PolicyEntry, key: str, terms: Sequence[str], shown: List[str]
+    ) -> List[str]:
+        title = display_title(entry)
+        label = ASPECTS[key].label
+        if key == "basis":
+            lines = [f"{title}的{label}：", basis_line(entry)]
+            if entry.basis:
+                lines.append(f"信息来源：《{entry.source.document}》{entry.source.section}")
+            return lines[:2] if len(lines) > 2 and shown else lines
+        items = entry.aspect_items(key)
+        if items:
+            shown.extend(items)
+            return [f"{title}的{label}：", *(f"{i}. {item}" for i, item in enumerate(items, 1))]
+        where = where_to_ask(entry, self.kb).rstrip("。")
+        found = self.search.best_sentences(entry, terms, limit=2, skip=shown, with_summary=True)
+        if found:
+            shown.extend(s for _, s in found)
+            return [
+                f"关于{title}：",
+                *(s for _, s in found),
+                f"现有资料未载明具体的{label}，详情建议您咨询：{where}。",
+            ]
+        shown.append(entry.summary)
+        return [
+            f"现有资料暂未载明{title}的{label}。建议您咨询：{where}。",
+            f"相关信息：{entry.summary}",
+        ]
 
     @staticmethod
     def _pack(lines: Sequence[str], buttons: List[Dict[str, str]]) -> List[Reply]:
         replies = [Reply(text) for text in _split(lines)]
         replies[-1].buttons = buttons
         return replies
+
+    def _list(self, res: Resolution) -> List[Reply]:
+        """One line per entry, grouped by city, each with its key figure; buttons for details."""
+        lines = ["为您找到以下相关政策："]
+        city = None
+        for n, entry in enumerate(res.candidates, 1):
+            if entry.region != city:
+                city = entry.region
+                lines.append(f"【{city}】")
+            lines.append(f"{n}. {display_title(entry)}：{key_fact(entry)}")
+        lines.append("请点击下方按钮或告诉我名称，查看某一项的条件、金额和办理方式。")
+        buttons = [
+            {"title": display_title(e), "payload": payload("ask_policy", policy=e.id)}
+            for e in res.candidates[:LIST_BUTTONS]
+        ]
+        return self._pack(lines, buttons)
 
     def _ask_region(self, res: Resolution) -> Reply:
         topic = res.candidates[0].aliases[0] if res.candidates else "该政策"

@@ -32,7 +32,7 @@ REQUIRED_FIELDS = (
     "source",
     "checked",
 )
-OPTIONAL_FIELDS = ("notes",)
+OPTIONAL_FIELDS = ("notes", "background")
 MAX_SUMMARY = 120
 MAX_ITEM = 300
 
@@ -145,6 +145,17 @@ def parse_entry(data: Any, rel: str, stem: str) -> Tuple[Optional[PolicyEntry], 
         if "《" in doc or "》" in doc:
             problems.append(Problem(rel, f"basis[{i}]", "文件名不要带书名号《》"))
     notes = _text_list(data.get("notes"), "notes", rel, problems)
+    background = _text_list(data.get("background"), "background", rel, problems)
+    # A fact is either something a citizen gets or must do, or background: never both, or
+    # the background would lead answers through its twin.
+    citizen_facts = {summary, audience, *notes, *(i for name in LIST_FIELDS for i in lists[name])}
+    for i, item in enumerate(background):
+        if item in citizen_facts:
+            problems.append(
+                Problem(
+                    rel, f"background[{i}]", "该事实同时写在其他字段中：背景事实只写在 background"
+                )
+            )
 
     source = data["source"]
     src: Optional[Source] = None
@@ -179,6 +190,7 @@ def parse_entry(data: Any, rel: str, stem: str) -> Tuple[Optional[PolicyEntry], 
             source=src,
             checked=checked,
             notes=notes,
+            background=background,
             **lists,
         ),
         [],

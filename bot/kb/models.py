@@ -56,6 +56,9 @@ class PolicyEntry:
     source: Source
     checked: dt.date
     notes: Tuple[str, ...] = field(default=())
+    # The city's results rather than what a citizen gets or must do (beneficiaries, totals
+    # paid, statistics): never leads an answer, quoted only when a question asks for it.
+    background: Tuple[str, ...] = field(default=())
 
     def aspect_items(self, aspect: str) -> Tuple[str, ...]:
         """The items that answer an aspect; conditions include who the policy is for."""

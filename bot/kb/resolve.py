@@ -8,11 +8,12 @@ that nothing fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from bot.kb.models import PolicyEntry
+from bot.kb.reading import QuestionReader
 from bot.kb.search import Hit, KBSearch
 from bot.text.normalize import normalize_text
 from bot.text.tokenize import BIGRAM_MARK
@@ -30,6 +31,11 @@ MIN_DETAIL_IDF = 1.0  # a detail word must be this informative to answer with se
 # no in-scope retrieval answer has both more doubt and less coverage (docs/nlu.md).
 DOUBT = 0.2
 DOUBTFUL_COVERAGE = 0.5
+# A list answer names the entries scoring at least this share of the best, at most this many
+# per city.
+LIST_RATIO = 0.4
+LIST_PER_CITY = 4
+LIST_COVERAGE = 0.1
 
 
 class Kind(str, Enum):
@@ -39,26 +45,37 @@ class Kind(str, Enum):
     NONE = "none"  # nothing in the knowledge base fits
     OUT_OF_AREA = "out_of_area"  # about a city the assistant does not cover
     NEED_TOPIC = "need_topic"  # an aspect or city without any topic to apply it to
+    LIST = "list"  # "有哪些补贴", "海宁和张家港哪个好": the matching entries, one line each
 
 
 @dataclass(frozen=True)
 class Question:
     text: str  # normalised message text
     linked: Tuple[str, ...] = ()  # policy ids found by the entity linker or a button
-    region: Optional[str] = None  # a city named in this message
-    aspect: Optional[str] = None
+    region: Optional[str] = None  # a city named in this message (or a button's)
+    aspects: Tuple[str, ...] = ()  # asked by a button, or pending from a city question
     other_place: Optional[str] = None  # a city the assistant does not cover
     known_region: Optional[str] = None  # the city remembered from earlier
     current_policy: Optional[str] = None  # the policy talked about just before
     pending: Tuple[str, ...] = ()  # candidates offered when the city was asked
+    previous_text: str = ""  # the last policy question, for "那张家港呢" and corrections
     doubt: float = 0.0  # the NLU's probability that the message is out of scope
+    # Read from the text by the resolver (bot.kb.reading): every city named, a list or a
+    # comparison asked for.
+    regions: Tuple[str, ...] = ()
+    wants_list: bool = False
+    compares: bool = False
+
+    @property
+    def aspect(self) -> Optional[str]:
+        return self.aspects[0] if self.aspects else None
 
 
 @dataclass(frozen=True)
 class Resolution:
     kind: Kind
     entry: Optional[PolicyEntry] = None
-    aspect: Optional[str] = None
+    aspects: Tuple[str, ...] = ()
     candidates: Tuple[PolicyEntry, ...] = ()
     detail_terms: Tuple[str, ...] = ()
     # Set when the answer is about a different city than the one asked about.
@@ -66,11 +83,16 @@ class Resolution:
     # True when the answer continues the policy under discussion (a follow-up question).
     follow_up: bool = False
 
+    @property
+    def aspect(self) -> Optional[str]:
+        return self.aspects[0] if self.aspects else None
+
 
 class Resolver:
     def __init__(self, search: KBSearch) -> None:
         self.search = search
         self.kb = search.kb
+        self.reader = QuestionReader(self.kb)
         self._name_terms: Dict[str, Tuple[str, ...]] = {}
         self._normalized: Dict[str, str] = {}
 
@@ -151,9 +173,53 @@ class Resolver:
     def _detail(self, entry: PolicyEntry, q: Question, terms: Sequence[str]) -> Tuple[str, ...]:
         """Words of the question, beyond the names it calls the policy by, worth quoting on."""
         names = set(self._name_words_of(self._said([entry], q.text)))
-        return tuple(t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF)
+        # Aspect words count here ("基金规模多少" quotes the sentence with 规模): they do not
+        # choose the entry, but they say which of its facts answers.
+        words = [*terms, *self.search.topic_terms(q.text, keep=self.search.aspect_words)]
+        return tuple(
+            dict.fromkeys(
+                t for t in words if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF
+            )
+        )
+
+    def read(self, q: Question) -> Question:
+        """The question with what its text asks for: the aspects and cities it names (a
+        button's or a pending aspect when the text names none), a list or a comparison."""
+        reading = self.reader.read(q.text)
+        regions = reading.regions or ((q.region,) if q.region else ())
+        return replace(
+            q,
+            aspects=reading.aspects or q.aspects,
+            region=regions[0] if regions else None,
+            regions=regions,
+            wants_list=reading.wants_list,
+            compares=reading.compares,
+        )
 
     def resolve(self, q: Question) -> Resolution:
+        q = self.read(q)
+        found = self._resolve(q)
+        if found.kind in (Kind.NONE, Kind.NEED_TOPIC) or self._only_city(q):
+            again = self._asked_again_elsewhere(q)
+            if again is not None and again.kind not in (Kind.NONE, Kind.NEED_TOPIC):
+                return again
+        return found
+
+    def _only_city(self, q: Question) -> bool:
+        """A message that names a city and asks nothing new ("那海宁呢", "不对，是张家港")."""
+        return bool(q.region) and not q.aspects and not self.search.topic_terms(q.text)
+
+    def _asked_again_elsewhere(self, q: Question) -> Optional[Resolution]:
+        """The previous question asked again for the city this message names, with what this
+        message adds ("不是海宁，是张家港的，面积多大")."""
+        if not q.region or not q.previous_text or q.linked:
+            return None
+        rest = self.reader.without_cities(q.text)
+        text = f"{q.region}{self.reader.without_cities(q.previous_text)} {rest}".strip()
+        again = replace(q, text=text, previous_text="", current_policy=None, region=None)
+        return self._resolve(self.read(again))
+
+    def _resolve(self, q: Question) -> Resolution:
         region = q.region or q.known_region
         terms = self.search.topic_terms(q.text)
 
@@ -168,13 +234,17 @@ class Resolver:
                 return self._answer(chosen[0], q, terms)
 
         linked = self._entries(q.linked)
+        if (q.compares or (q.wants_list and not q.aspects)) and len(linked) != 1:
+            listed = self._list(q, terms, linked)
+            if listed is not None:
+                return listed
         if linked:
             return self._from_linked(linked, q, terms, region)
 
         current = self.kb.get(q.current_policy)
         if not terms:
             if current is None:
-                return Resolution(Kind.NEED_TOPIC, aspect=q.aspect)
+                return Resolution(Kind.NEED_TOPIC, aspects=q.aspects)
             if q.region and current.region != q.region:
                 # "那张家港呢": the same topic in the other city.
                 return self._same_topic_elsewhere(current, q)
@@ -214,11 +284,28 @@ class Resolver:
                     nearest = self._best_covering(self._name_words(linked[:1]), q.region)
                     if nearest is not None:
                         return self._answer(nearest, q, terms)
-                return self._answer(linked[0], q, terms, missing_region=region)
-            linked = local
+                    return self._answer(linked[0], q, terms, missing_region=q.region)
+                # Only the remembered city differs: the message names the other city's
+                # programme, which is what the citizen asks about now.
+                regions = {e.region for e in linked}
+                if len(regions) == 1:
+                    return self._answer(linked[0], q, terms)
+            else:
+                linked = local
         regions = {e.region for e in linked}
+        if len(regions) == 1 and region is None and terms:
+            # A name only one city's entry lists ("孩子上学"), while the other city's entry
+            # on the topic matches as well: which city is still the question.
+            hits = self.search.rank(terms)
+            best = max((h.score for h in hits if h.entry in linked), default=0.0)
+            others = [h.entry for h in hits if h.entry.region not in regions]
+            other_best = max((h.score for h in hits if h.entry.region not in regions), default=0)
+            if best and other_best >= CITY_RATIO * best:
+                return Resolution(
+                    Kind.ASK_REGION, aspects=q.aspects, candidates=(*linked[:1], others[0])
+                )
         if len(regions) > 1:
-            return Resolution(Kind.ASK_REGION, aspect=q.aspect, candidates=tuple(linked))
+            return Resolution(Kind.ASK_REGION, aspects=q.aspects, candidates=tuple(linked))
         if len(linked) == 1:
             return self._answer(linked[0], q, terms)
         hits = self.search.rank(terms, region=linked[0].region, limit=20)
@@ -227,7 +314,7 @@ class Resolver:
         first, second = order.get(linked[0].id, 0.0), order.get(linked[1].id, 0.0)
         if first > 0 and second < AMBIGUOUS_RATIO * first:
             return self._answer(linked[0], q, terms)
-        return Resolution(Kind.CHOOSE, aspect=q.aspect, candidates=tuple(linked[:3]))
+        return Resolution(Kind.CHOOSE, aspects=q.aspects, candidates=tuple(linked[:3]))
 
     def _from_hits(
         self, hits: List[Hit], q: Question, terms: List[str], region: Optional[str]
@@ -240,7 +327,7 @@ class Resolver:
             other = next((h for h in hits if h.entry.region != best.entry.region), None)
             if other is not None and other.score >= CITY_RATIO * best.score:
                 same = [h.entry for h in hits if h.score >= CITY_RATIO * best.score]
-                return Resolution(Kind.ASK_REGION, aspect=q.aspect, candidates=tuple(same))
+                return Resolution(Kind.ASK_REGION, aspects=q.aspects, candidates=tuple(same))
         else:
             hits = [h for h in hits if h.entry.region == region]
             if not hits or hits[0].score < MIN_SCORE or self._doubtful(hits[0], q, terms):
@@ -251,8 +338,50 @@ class Resolver:
             named = [e for e in (best.entry, *close) if self._named_in_full(e, terms)]
             if len(named) == 1:
                 return self._answer(named[0], q, terms)
-            return Resolution(Kind.CHOOSE, aspect=q.aspect, candidates=(best.entry, *close))
+            return Resolution(Kind.CHOOSE, aspects=q.aspects, candidates=(best.entry, *close))
         return self._answer(best.entry, q, terms)
+
+    def _list(
+        self, q: Question, terms: List[str], linked: List[PolicyEntry]
+    ) -> Optional[Resolution]:
+        """The entries a list or comparison question is about, in the cities it names (both
+        when it compares them or names none), or None when fewer than two match."""
+        if q.compares and len(q.regions) != 1:
+            regions = {e.region for e in self.kb}
+        else:
+            regions = {q.region or q.known_region} if (q.region or q.known_region) else set()
+        regions = regions or {e.region for e in self.kb}
+        chosen = [e for e in linked if e.region in regions]
+        if terms:
+            # A list offers candidates: the words of a citizen's situation ("我是硕士刚毕业")
+            # need not all be covered, as long as the entry speaks of part of the question.
+            hits = [
+                h
+                for h in self.search.rank(terms, limit=len(self.kb))
+                if h.entry.region in regions
+                and self.search.coverage(h.entry, terms) >= LIST_COVERAGE
+            ]
+            if hits and hits[0].score >= MIN_SCORE and not self._doubtful(hits[0], q, terms):
+                floor = max(MIN_SCORE, LIST_RATIO * hits[0].score)
+                chosen += [h.entry for h in hits if h.score >= floor and h.entry not in chosen]
+        if terms and len(q.regions) > 1:
+            # Two cities compared: each city's closest entries, also when one matches weakly.
+            for city in regions - {e.region for e in chosen}:
+                chosen += [h.entry for h in self.search.rank(terms, region=city, limit=2)]
+        if len(chosen) < 2 and (not terms or len(q.regions) > 1):
+            # "有哪些政策", or the two cities compared on something the entries say nothing
+            # specific about: the entries with a figure to tell first.
+            chosen += sorted(
+                (e for e in self.kb if e.region in regions and e not in chosen),
+                key=lambda e: (not e.amounts, e.id),
+            )
+        per_city: Dict[str, List[PolicyEntry]] = {}
+        for entry in chosen:
+            per_city.setdefault(entry.region, []).append(entry)
+        listed = tuple(e for city in sorted(per_city) for e in per_city[city][:LIST_PER_CITY])
+        if len(listed) < 2:
+            return None
+        return Resolution(Kind.LIST, candidates=listed, detail_terms=tuple(terms))
 
     def _doubtful(self, best: Hit, q: Question, terms: Sequence[str]) -> bool:
         """The NLU doubted the question and the best match covers too little of it."""
@@ -273,11 +402,11 @@ class Resolver:
         follow_up: bool = False,
         missing_region: Optional[str] = None,
     ) -> Resolution:
-        detail = () if q.aspect else self._detail(entry, q, terms)
+        detail = self._detail(entry, q, terms)
         return Resolution(
             Kind.ANSWER,
             entry=entry,
-            aspect=q.aspect,
+            aspects=q.aspects,
             detail_terms=detail,
             follow_up=follow_up,
             missing_region=missing_region,

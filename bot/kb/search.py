@@ -22,7 +22,22 @@ logger = logging.getLogger(__name__)
 
 # How much each part of an entry counts: names matter most, then the summary.
 FIELD_WEIGHTS = (("title", 3), ("aliases", 3), ("summary", 2), ("audience", 1))
-BODY_FIELDS = ("amounts", "conditions", "materials", "process", "contact", "basis", "notes")
+BODY_FIELDS = (
+    "amounts",
+    "conditions",
+    "materials",
+    "process",
+    "contact",
+    "basis",
+    "notes",
+    "background",
+)
+# Fields that count half when quoting: who-it-is-for shares generic words ("人才", "工作") with
+# most questions, and background (the city's results) is quoted only when clearly asked for.
+HALF_WEIGHT_FIELDS = ("audience", "background")
+# A note that says what the sources leave open ("来源论文没有写明…") is honest, not an answer:
+# it counts half too, so that it leads only when nothing else matches.
+GAP_MARKERS = ("没有写明", "没有列出", "未写明", "没有说明", "未列明")
 
 
 @dataclass(frozen=True)
@@ -77,8 +92,10 @@ class KBSearch:
         self.non_topic_words: Set[str] = set()
         for region in vocab.regions:
             self.non_topic_words.update(region.aliases)
+        self.aspect_words: Set[str] = set()
         for triggers in vocab.aspect_triggers.values():
-            self.non_topic_words.update(triggers)
+            self.aspect_words.update(triggers)
+        self.non_topic_words |= self.aspect_words
         self._sentences: Dict[str, List[Tuple[str, str, Set[str]]]] = {
             e.id: [
                 (f, s, set(self.segmenter.terms(normalize_text(s)))) for f, s in entry_sentences(e)
@@ -107,10 +124,13 @@ class KBSearch:
         n = len(corpus)
         return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
 
-    def topic_terms(self, text: str, drop: Iterable[str] = ()) -> List[str]:
+    def topic_terms(
+        self, text: str, drop: Iterable[str] = (), keep: Iterable[str] = ()
+    ) -> List[str]:
         """The words of a normalised question that say what it is about, everyday words
-        mapped to the words the entries use."""
-        terms = self.segmenter.terms(text, extra_stopwords=self.non_topic_words | set(drop))
+        mapped to the words the entries use (``keep``: non-topic words to keep anyway)."""
+        dropped = (self.non_topic_words - set(keep)) | set(drop)
+        terms = self.segmenter.terms(text, extra_stopwords=dropped)
         out: List[str] = []
         for term in terms:
             canonical = self._synonyms.get(term)
@@ -158,22 +178,26 @@ class KBSearch:
         return max(share(words), share(bigrams))
 
     def best_sentences(
-        self, entry: PolicyEntry, terms: Sequence[str], limit: int = 2
+        self,
+        entry: PolicyEntry,
+        terms: Sequence[str],
+        limit: int = 2,
+        skip: Iterable[str] = (),
+        with_summary: bool = False,
     ) -> List[Tuple[str, str]]:
-        """The entry's sentences (other than its summary) sharing the most informative words
-        with the question.
-
-        Who-it-is-for counts half: it shares generic words ("人才", "工作") with most questions.
-        """
+        """The entry's sentences sharing the most informative words with the question (the
+        summary only ``with_summary``; never those in ``skip``). Background leads only when it
+        matches clearly better than every other fact (see HALF_WEIGHT_FIELDS)."""
         wanted = set(terms)
+        skipped = set(skip)
         scored = []
         for order, (field, sentence, words) in enumerate(self._sentences[entry.id]):
-            if field == "summary":
-                continue  # shown with every detail answer anyway
+            if (field == "summary" and not with_summary) or sentence in skipped:
+                continue
             overlap = wanted & words
             if overlap:
                 score = sum(self.idf(t) or 1.0 for t in overlap)
-                if field == "audience":
+                if field in HALF_WEIGHT_FIELDS or any(m in sentence for m in GAP_MARKERS):
                     score /= 2
                 # Equal matches: the more focused (shorter) sentence says more about them.
                 scored.append((score, score / len(words), -order, field, sentence))

@@ -12,6 +12,7 @@ from bot.kb.answer import AnswerComposer, Reply
 from bot.kb.loader import KnowledgeBase, load_kb
 from bot.kb.resolve import Question, Resolution, Resolver
 from bot.kb.search import KBSearch
+from bot.text.normalize import Spellings
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ class PolicyService:
         self.search = KBSearch(kb)
         self.resolver = Resolver(self.search)
         self.composer = AnswerComposer(kb, self.search)
+        # The normaliser's rewrites come from the knowledge base, read at run time.
+        self.spellings = Spellings(kb.vocabulary.spellings)
+
+    def has_topic(self, text: str) -> bool:
+        """Whether a normalised message says what it is about (not only a city or an aspect)."""
+        return bool(self.search.topic_terms(text))
 
     def resolve(self, question: Question) -> Resolution:
         return self.resolver.resolve(question)

@@ -29,6 +29,14 @@ class Vocabulary:
     stopwords: Tuple[str, ...]
     # Everyday word -> the word the entries use ("老婆" -> "配偶"), for retrieval.
     synonyms: Mapping[str, str] = field(default_factory=dict)
+    # Phrases that open a message and ask for nothing ("我想咨询", "了解一下"): no aspect.
+    openers: Tuple[str, ...] = ()
+    # Phrases that ask for a list of policies ("有哪些", "有什么") or a comparison ("哪个好").
+    list_markers: Tuple[str, ...] = ()
+    compare_markers: Tuple[str, ...] = ()
+    # Variant spelling -> standard form, applied by the normaliser: English and pinyin names,
+    # dialect particles, homophone typos ("talent loan" -> "人才贷", "伐" -> "吗").
+    spellings: Mapping[str, str] = field(default_factory=dict)
 
     def region(self, name: Optional[str]) -> Optional[Region]:
         return next((r for r in self.regions if r.name == name), None)
@@ -55,6 +63,28 @@ def _synonyms(raw: Any, problems: List[Tuple[str, str]]) -> Dict[str, str]:
             if word in out and out[word] != canonical.strip():
                 problems.append((f"synonyms.{canonical}", f"“{word}”已对应“{out[word]}”"))
             out[word] = canonical.strip()
+    return out
+
+
+def _spellings(raw: Any, problems: List[Tuple[str, str]]) -> Dict[str, str]:
+    """``{standard form: [variants]}`` turned into ``{variant: standard form}``; variants are
+    matched after normalisation (lower case, simplified), so they are written that way."""
+    if not isinstance(raw, Mapping):
+        problems.append(("spellings", "须为映射：标准写法 -> 变体写法列表"))
+        return {}
+    out: Dict[str, str] = {}
+    for standard, variants in raw.items():
+        words = _strings(variants)
+        if not isinstance(standard, str) or not standard.strip() or not words:
+            problems.append((f"spellings.{standard}", "须为非空文本列表"))
+            continue
+        for word in words:
+            if word != word.lower():
+                problems.append((f"spellings.{standard}", f"“{word}”须写成小写"))
+            elif word in out and out[word] != standard.strip():
+                problems.append((f"spellings.{standard}", f"“{word}”已对应“{out[word]}”"))
+            else:
+                out[word] = standard.strip()
     return out
 
 
@@ -101,6 +131,13 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
             else:
                 triggers[key] = words
     synonyms = _synonyms(data.get("synonyms") or {}, problems)
+    phrases: Dict[str, Tuple[str, ...]] = {}
+    for key in ("openers", "list_markers", "compare_markers"):
+        words = _strings(data.get(key) or [])
+        if words is None:
+            problems.append((key, "须为文本列表"))
+        phrases[key] = words or ()
+    spellings = _spellings(data.get("spellings") or {}, problems)
     if problems:
         return None, problems
     return (
@@ -110,6 +147,8 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
             aspect_triggers=triggers,
             stopwords=stopwords or (),
             synonyms=synonyms,
+            spellings=spellings,
+            **phrases,
         ),
         [],
     )

@@ -12,6 +12,7 @@ from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.kb.service import get_policy_service
 from bot.text.normalize import (
     MAX_MESSAGE_CHARS,
     NORMALIZATION_KEY,
@@ -24,7 +25,9 @@ from bot.text.normalize import (
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class TextNormalizer(GraphComponent):
     """Traditional to simplified, full-width to half-width, punctuation and whitespace runs
-    folded, over-long messages cut. Must come first in the pipeline."""
+    folded, emoji dropped, variant spellings of the knowledge base's vocabulary rewritten
+    (read at run time, so a new spelling needs no retraining), over-long messages cut. Must
+    come first in the pipeline."""
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
@@ -47,7 +50,7 @@ class TextNormalizer(GraphComponent):
         text = message.get(TEXT)
         if not isinstance(text, str) or is_payload(text):
             return
-        result = normalize(text, self.max_chars)
+        result = normalize(text, self.max_chars, get_policy_service().spellings)
         message.set(TEXT, result.text)
         if training:
             self._remap_entities(message, result)

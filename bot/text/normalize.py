@@ -12,7 +12,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 # Long enough for any real question, short enough that featurising stays cheap.
 MAX_MESSAGE_CHARS = 500
@@ -20,6 +20,8 @@ MAX_MESSAGE_CHARS = 500
 NORMALIZATION_KEY = "text_normalization"
 
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+# Emoji and their modifiers carry no words: a question with emoji is read without them.
+_EMOJI_PARTS = {"\ufe0e", "\ufe0f", "\u20e3"}
 _PUNCT_RE = re.compile(r"[\W_]", re.UNICODE)
 # Sentence marks whose runs carry no meaning ("？？？", "?!", "。。。", "~~~").
 _TERMINAL_MARKS = set("?!.,;:~。，、；：…")
@@ -66,6 +68,13 @@ def to_simplified(text: str) -> str:
     return "".join(chars)
 
 
+def _is_emoji(ch: str, category: str) -> bool:
+    """Emoji, pictographs and their modifiers (not ASCII symbols such as ^ or `)."""
+    if ch in _EMOJI_PARTS:
+        return True
+    return category in ("So", "Sk") and not ch.isascii() and ord(ch) >= 0x2190
+
+
 def _is_punct(ch: str) -> bool:
     return bool(_PUNCT_RE.match(ch)) and not ch.isspace()
 
@@ -88,7 +97,49 @@ def _repeats_too_often(out_chars: List[str], ch: str) -> bool:
     return all(c == ch for c in out_chars[-MAX_REPEAT:])
 
 
-def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
+class Spellings:
+    """Variant spellings rewritten to a standard form (the knowledge base's ``spellings``):
+    English and pinyin words match whole words only, Chinese variants anywhere; longer
+    variants win."""
+
+    def __init__(self, table: Mapping[str, str]) -> None:
+        self.table = dict(table)
+        parts = []
+        for variant in sorted(self.table, key=len, reverse=True):
+            escaped = re.escape(variant)
+            parts.append(f"(?<![a-z]){escaped}(?![a-z])" if variant.isascii() else escaped)
+        self._pattern = re.compile("|".join(parts)) if parts else None
+
+    def apply(self, norm: Normalized) -> Normalized:
+        if self._pattern is None:
+            return norm
+        chars: List[str] = []
+        offsets: List[int] = []
+        last = 0
+        for match in self._pattern.finditer(norm.text):
+            start, end = match.span()
+            chars.extend(norm.text[last:start])
+            offsets.extend(norm.offsets[last:start])
+            standard = self.table[match.group(0)]
+            # The standard form maps back onto the variant's whole span: first character to
+            # its start, last to its end.
+            chars.extend(standard)
+            last_i = len(standard) - 1
+            offsets.extend(
+                norm.offsets[end - 1 if i == last_i else min(start + i, end - 1)]
+                for i in range(len(standard))
+            )
+            last = end
+        if last == 0:
+            return norm
+        chars.extend(norm.text[last:])
+        offsets.extend(norm.offsets[last:])
+        return Normalized("".join(chars), tuple(offsets), norm.original_length, norm.truncated)
+
+
+def normalize(
+    text: str, max_chars: int = MAX_MESSAGE_CHARS, spellings: Optional[Spellings] = None
+) -> Normalized:
     """Returns the canonical form of a user message.
 
     Steps: drop control and zero-width characters; traditional to simplified; full-width to
@@ -107,6 +158,8 @@ def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
         category = unicodedata.category(ch)
         if category == "Cc" and ch not in "\t\n\r":
             continue
+        if _is_emoji(ch, category):
+            ch = " "
         if category in ("Cs", "Co", "Cn"):
             continue
         folded = unicodedata.normalize("NFKC", ch)
@@ -136,17 +189,20 @@ def normalize(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> Normalized:
     truncated = len(out_chars) > max_chars
     if truncated:
         out_chars, out_offsets = out_chars[:max_chars], out_offsets[:max_chars]
-    return Normalized(
+    result = Normalized(
         text="".join(out_chars),
         offsets=tuple(out_offsets),
         original_length=len(text),
         truncated=truncated,
     )
+    return spellings.apply(result) if spellings is not None else result
 
 
-def normalize_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+def normalize_text(
+    text: str, max_chars: int = MAX_MESSAGE_CHARS, spellings: Optional[Spellings] = None
+) -> str:
     """Shorthand for :func:`normalize` when only the text is needed."""
-    return normalize(text, max_chars).text
+    return normalize(text, max_chars, spellings).text
 
 
 def is_payload(text: str) -> bool:

@@ -86,6 +86,9 @@ def ask(service: PolicyService) -> Ask:
             context["linked"] = tuple(context["linked"])
         if "pending" in context:
             context["pending"] = tuple(context["pending"])
+        if "aspect" in context:  # a button's aspect (typed text is read by the resolver)
+            aspect = context.pop("aspect")
+            context["aspects"] = (aspect,) if aspect else ()
         return service.resolve(Question(text=normalize_text(text), **context))
 
     return _ask

@@ -38,7 +38,8 @@ def compose(
     aspect: Optional[str] = None,
     **extra: Any,
 ) -> List[Reply]:
-    return composer.compose(Resolution(Kind.ANSWER, entry=entry, aspect=aspect, **extra))
+    aspects = (aspect,) if aspect else ()
+    return composer.compose(Resolution(Kind.ANSWER, entry=entry, aspects=aspects, **extra))
 
 
 def joined(replies: List[Reply]) -> str:
@@ -90,12 +91,18 @@ def test_overview_basis_names_the_documents_in_book_title_marks(
     assert line in joined(compose(composer, entry))
 
 
-def test_overview_shows_at_most_two_amounts(composer: AnswerComposer, kb: KnowledgeBase) -> None:
-    entry = kb.entries["hn_talent_apartment"]
-    assert len(entry.amounts) > 2
+def test_overview_shows_at_most_three_supporting_facts_and_no_background(
+    composer: AnswerComposer, kb: KnowledgeBase
+) -> None:
+    entry = dataclasses.replace(
+        kb.entries["zjg_talent_loan"],
+        amounts=("甲100万元。", "乙200万元。"),
+        conditions=("丙条件。", "丁条件。"),
+    )
     text = joined(compose(composer, entry))
-    assert f"· {entry.amounts[0]}" in text and f"· {entry.amounts[1]}" in text
-    assert entry.amounts[2] not in text
+    assert "· 甲100万元。" in text and "· 乙200万元。" in text and "· 丙条件。" in text
+    assert "丁条件" not in text
+    assert entry.background and not any(fact in text for fact in entry.background)
 
 
 def test_sample_note_only_for_sample_entries(kb: KnowledgeBase) -> None:
@@ -154,7 +161,7 @@ def test_conditions_start_with_the_audience(composer: AnswerComposer, kb: Knowle
     [
         ("zjg_talent_loan", "amounts", "单笔最高可达3000万元"),
         ("zjg_talent_loan", "process", "最快3天放款"),
-        ("zjg_talent_fund", "amounts", "总规模15亿元"),
+        ("zjg_panfeng", "amounts", "最高4700万元"),
         ("hn_one_stop_platform", "contact", "1. "),
         ("zjg_returnee_park", "process", "1. "),
     ],
@@ -309,16 +316,14 @@ def test_aspect_buttons(kb: KnowledgeBase, check_buttons: CheckButtons) -> None:
     titles = [b["title"] for b in buttons]
     assert titles == ["申请条件", "标准和金额", "办理流程", "办理地点和联系方式"]
     assert "政策依据" not in titles
-    # An aspect the entry does not document gets no button, except where to ask.
-    bare = kb.entries["hn_financing"]
-    assert [b["title"] for b in aspect_buttons(bare)] == ["申请条件", "办理地点和联系方式"]
-    assert [b["title"] for b in aspect_buttons(bare, exclude="contact")] == ["申请条件"]
-
-
-def test_contact_button_survives_the_button_limit(kb: KnowledgeBase) -> None:
-    entry = dataclasses.replace(kb.entries["zjg_talent_loan"], materials=("身份证。",))
-    titles = [b["title"] for b in aspect_buttons(entry)]
-    assert "办理地点和联系方式" in titles
+    # An aspect the entry does not document gets no button: it would lead to an empty reply.
+    bare = dataclasses.replace(kb.entries["hn_financing"], contact=())
+    assert [b["title"] for b in aspect_buttons(bare)] == ["申请条件"]
+    assert [b["title"] for b in aspect_buttons(entry, exclude=("conditions",))] == [
+        "标准和金额",
+        "办理流程",
+        "办理地点和联系方式",
+    ]
 
 
 def test_ask_region_reply(
@@ -345,7 +350,7 @@ def test_choose_reply_carries_the_aspect(
             "zjg_panfeng",
         )
     )
-    replies = composer.compose(Resolution(Kind.CHOOSE, candidates=candidates, aspect="amounts"))
+    replies = composer.compose(Resolution(Kind.CHOOSE, candidates=candidates, aspects=("amounts",)))
     buttons = replies[0].buttons
     check_buttons(buttons)
     assert len(buttons) == 3
@@ -357,7 +362,7 @@ def test_choose_reply_carries_the_aspect(
     ("resolution", "words"),
     [
         (Resolution(Kind.OUT_OF_AREA), ["只提供海宁市和张家港市"]),
-        (Resolution(Kind.NEED_TOPIC, aspect="conditions"), ["哪一项政策"]),
+        (Resolution(Kind.NEED_TOPIC, aspects=("conditions",)), ["哪一项政策"]),
         (Resolution(Kind.NONE), ["没有找到", "转人工"]),
         (Resolution(Kind.NONE, missing_region="海宁市"), ["暂未收录海宁市"]),
     ],

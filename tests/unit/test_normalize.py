@@ -104,10 +104,40 @@ def test_dropped_characters_do_not_join_words_that_had_a_space() -> None:
     assert normalize_text("人才贷 \u200b 怎么办") == "人才贷 怎么办"
 
 
-def test_emoji_are_kept_in_text_with_words() -> None:
-    result = normalize("人才贷😀怎么申请🙏")
-    assert result.text == "人才贷😀怎么申请🙏"
+def test_emoji_are_dropped_and_the_words_kept() -> None:
+    result = normalize("人才贷😀怎么申请🙏🏻")
+    assert result.text == "人才贷 怎么申请"
     assert has_content(result.text)
+    assert not has_content(normalize("👍🏻❤️😂").text)
+    # Symbols that are not emoji stay.
+    assert normalize("¥5000 / 5%").text == "¥5000 / 5%"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("张家港Talent Loan要啥条件伐", "张家港人才贷要啥条件吗"),
+        ("rencaidai最多贷多少", "人才贷最多贷多少"),
+        ("阿拉小囡在海宁读书哪能办", "我们孩子在海宁读书怎么办"),
+        ("海宁人材公育怎么申情", "海宁人才公寓怎么申请"),
+        ("PhD去ZJG有购方补帖吗", "博士去张家港有购房补贴吗"),
+        # English words match whole words only.
+        ("masterpiece", "masterpiece"),
+    ],
+)
+def test_variant_spellings_of_the_vocabulary_are_rewritten(raw: str, expected: str) -> None:
+    from bot.kb.service import get_policy_service
+
+    assert normalize_text(raw, spellings=get_policy_service().spellings) == expected
+
+
+def test_rewritten_spans_map_back_into_the_original() -> None:
+    from bot.text.normalize import Spellings
+
+    result = normalize("我想问talent loan呢", spellings=Spellings({"talent loan": "人才贷"}))
+    assert result.text == "我想问人才贷呢"
+    assert result.original_span(3, 6) == (3, 14)
+    assert result.original_span(6, 7) == (14, 15)
 
 
 @pytest.mark.parametrize("raw", ["👍", "👍👍👍", "😀🙏", "🎉 🎉 🎉", "？？？", "……", "。", "~~~"])

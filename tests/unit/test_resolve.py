@@ -88,10 +88,10 @@ def test_city_named_now_wins_over_the_remembered_one(ask: Ask) -> None:
 
 
 def test_close_candidates_in_one_city_offer_a_choice(ask: Ask, kb: KnowledgeBase) -> None:
-    resolution = ask("高层次人才")
+    resolution = ask("技能人才")
     assert resolution.kind is Kind.CHOOSE
     assert 2 <= len(resolution.candidates) <= 3
-    assert "zjg_high_level_talent_recognition" in {e.id for e in resolution.candidates}
+    assert "zjg_skill_upgrade" in {e.id for e in resolution.candidates}
 
 
 @pytest.mark.parametrize(
@@ -147,12 +147,32 @@ def test_linked_entries_filtered_by_city(ask: Ask, region: str, expected: str) -
     assert_answer(ask("子女入学", linked=linked, known_region=region), expected)
 
 
-def test_linked_entry_of_the_other_city_says_so(ask: Ask, service: PolicyService) -> None:
-    # Known city Haining, asking about a Zhangjiagang-only programme.
-    resolution = ask("人才贷", linked=["zjg_talent_loan"], known_region="海宁市")
+def test_linked_entry_of_the_city_named_elsewhere_says_so(ask: Ask, service: PolicyService) -> None:
+    # Haining named, asking about a Zhangjiagang-only programme.
+    resolution = ask("海宁有人才贷吗", linked=["zjg_talent_loan"])
     assert_answer(resolution, "zjg_talent_loan")
     assert resolution.missing_region == "海宁市"
     assert "暂未收录海宁市" in answer_text(service, resolution)
+
+
+def test_a_remembered_city_does_not_cover_the_programme_named_now(
+    ask: Ask, service: PolicyService
+) -> None:
+    # Haining remembered from earlier; the message names a Zhangjiagang programme and no city:
+    # that programme is answered, without a "not in Haining" line.
+    resolution = ask("人才贷", linked=["zjg_talent_loan"], known_region="海宁市")
+    assert_answer(resolution, "zjg_talent_loan")
+    assert resolution.missing_region is None
+    assert "暂未收录" not in answer_text(service, resolution)
+
+
+def test_a_city_inside_a_programme_name_is_the_city_named(ask: Ask, service: PolicyService) -> None:
+    # "海宁人才公寓" after a Zhangjiagang question: Haining is named, inside the name.
+    resolution = ask(
+        "海宁人才公寓怎么申请", linked=["hn_talent_apartment"], known_region="张家港市"
+    )
+    assert_answer(resolution, "hn_talent_apartment")
+    assert "暂未收录" not in answer_text(service, resolution)
 
 
 def test_programme_of_the_other_city_is_not_replaced_by_an_unrelated_entry(ask: Ask) -> None:
