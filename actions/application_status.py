@@ -9,13 +9,15 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import first_entity, latest_text
+from actions.common import first_entity, latest_text, send
 from actions.handoff import hand_over
 from actions.policy_qa import ActionAnswerPolicy
-from bot.applications.describe import followup_topic, format_date
+from bot.applications.describe import followup_topic, format_date, policy_clauses
 from bot.applications.extract import Extraction, extract
 from bot.applications.lookup import LookupResult
 from bot.applications.service import get_status_service
+from bot.kb.resolve import Kind, Question
+from bot.kb.service import get_policy_service
 from bot.text.normalize import is_payload
 
 FORM = "application_status_form"
@@ -102,10 +104,11 @@ class ActionCheckApplication(Action):
         if result.found and result.application is not None:
             for text in service.summary(result.application):
                 dispatcher.utter_message(text=text, buttons=_followup_buttons(result))
-            return [
+            events = [
                 SlotSet("region", result.application.region),
                 SlotSet("application_verified", True),
             ]
+            return events + _answer_asked_beside(dispatcher, tracker, result.application.region)
         if result.outcome == "locked":
             return _locked(dispatcher, tracker, result)
         elif result.outcome == "invalid":
@@ -136,6 +139,10 @@ class ActionApplicationFollowup(Action):
             return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         number = tracker.get_slot("application_no")
         digits = tracker.get_slot("phone_last4")
+        if (not number or not digits) and tracker.get_slot("policy") and not is_payload(text):
+            # No application was checked, a policy was being discussed: "要补什么材料" or
+            # "还有别的医院吗" continues the policy, not a status lookup.
+            return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         if not number or not digits:
             dispatcher.utter_message(response="utter_followup_needs_check")
             return [FollowupAction(FORM)]
@@ -152,6 +159,35 @@ class ActionApplicationFollowup(Action):
         for text in service.followup(result.application, topic):
             dispatcher.utter_message(text=text, buttons=_followup_buttons(result, topic))
         return []
+
+
+def _answer_asked_beside(
+    dispatcher: CollectingDispatcher, tracker: Tracker, region: Optional[str]
+) -> List[Dict[str, Any]]:
+    """A policy question asked in the message that started the lookup ("我的购房补贴批下来
+    没有，另外人才公寓怎么申请") is answered after the status, not dropped."""
+    request = _lookup_request(tracker)
+    rest = policy_clauses(request)
+    service = get_policy_service()
+    if not rest or not service.has_topic(rest):
+        return []
+    resolution, replies = service.answer(Question(text=rest, known_region=region))
+    if resolution.kind not in (Kind.ANSWER, Kind.LIST):
+        return []
+    dispatcher.utter_message(text="另外，关于您同时问到的政策：")
+    send(dispatcher, replies)
+    return [] if resolution.entry is None else [SlotSet("policy", resolution.entry.id)]
+
+
+def _lookup_request(tracker: Tracker) -> str:
+    """The normalised text of the message that asked for the lookup."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        parse = event.get("parse_data") or {}
+        if (parse.get("intent") or {}).get("name") in ("check_status", "inform_application"):
+            return str(parse.get("text") or event.get("text") or "")
+    return ""
 
 
 def _forget() -> List[Dict[str, Any]]:

@@ -9,8 +9,15 @@ from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import latest_text, truncation_note
+from actions.common import (
+    latest_text,
+    out_of_scope_probability,
+    question_text,
+    truncation_note,
+)
 from actions.handoff import hand_over
+from actions.policy_qa import ActionAnswerPolicy
+from bot.kb.service import get_policy_service
 from bot.text.normalize import has_content, is_payload
 
 
@@ -22,6 +29,11 @@ def _utter_with_note(dispatcher: CollectingDispatcher, tracker: Tracker, respons
     dispatcher.utter_message(response=response)
 
 
+# A classifier this sure ("怎么减肥最快" after a loan answer, 0.98) is not overruled by one
+# shared word with the policy just answered.
+SURELY_OUT_OF_SCOPE = 0.9
+
+
 class ActionOutOfScope(Action):
     def name(self) -> str:
         return "action_out_of_scope"
@@ -29,6 +41,11 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[str, Any]]:
+        sure = out_of_scope_probability(tracker) >= SURELY_OUT_OF_SCOPE
+        policy = tracker.get_slot("policy")
+        if not sure and get_policy_service().continues(policy, question_text(tracker)):
+            # A follow-up the classifier took for out of scope: it continues the answer.
+            return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         _utter_with_note(dispatcher, tracker, "utter_out_of_scope")
         return []
 

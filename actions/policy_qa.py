@@ -17,8 +17,9 @@ from actions.common import (
     slot_changes,
     truncation_note,
 )
+from bot.applications.describe import asks_status
 from bot.kb.models import ASPECTS
-from bot.kb.resolve import Kind, Question
+from bot.kb.resolve import Kind, Question, Resolution
 from bot.kb.service import get_policy_service
 
 
@@ -63,9 +64,12 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=note)
         resolution, replies = service.answer(question)
         send(dispatcher, replies)
+        if text and asks_status(text):
+            # "人才公寓怎么申请，我的补贴批了没": the lookup is offered, not dropped.
+            dispatcher.utter_message(response="utter_offer_status_check")
 
         slots: Dict[str, Any] = {}
-        if text and resolution.kind not in (Kind.NEED_TOPIC,) and service.has_topic(text):
+        if text and service.has_topic(text) and _stands_alone(resolution):
             slots["last_question"] = text
         if resolution.kind is Kind.ANSWER and resolution.entry is not None:
             slots["policy"] = resolution.entry.id
@@ -85,3 +89,11 @@ class ActionAnswerPolicy(Action):
         elif resolution.kind is Kind.NONE:
             slots.update(pending_policies=None, pending_aspect=None)
         return slot_changes(tracker, slots)
+
+
+def _stands_alone(resolution: Resolution) -> bool:
+    """Whether the question can be asked again for another city as it is: not a follow-up
+    ("那要抵押吗") and not about a city the assistant does not cover."""
+    if resolution.kind is Kind.ANSWER:
+        return not resolution.follow_up
+    return resolution.kind in (Kind.LIST, Kind.NONE, Kind.ASK_REGION, Kind.CHOOSE)

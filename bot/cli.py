@@ -76,7 +76,7 @@ def _test_conversations(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from bot.evaluation.report import run_evaluation
 
-    return run_evaluation(load_settings())
+    return run_evaluation(load_settings(), args.citizen)
 
 
 def _eval_citizen(args: argparse.Namespace) -> int:
@@ -238,7 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("test-conversations", help="rasa test 对话测试").set_defaults(
         func=_test_conversations
     )
-    sub.add_parser("eval", help="准确率评测，结果写入 var/eval/").set_defaults(func=_eval)
+    evaluation = sub.add_parser("eval", help="准确率评测，结果写入 var/eval/")
+    evaluation.add_argument(
+        "--citizen", action="append", help="只评这些市民口吻评测集（默认全部；可重复）"
+    )
+    evaluation.set_defaults(func=_eval)
     citizen = sub.add_parser("eval-citizen", help="市民口吻评测集（tests/eval/citizen/）")
     citizen.add_argument("--set", action="append", help="评测集名（默认 dev；可重复）")
     citizen.add_argument("--url", help="已运行的 Rasa 地址；默认自行启动一套服务")

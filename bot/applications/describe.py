@@ -8,6 +8,7 @@ with where to ask, never guessed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -46,6 +47,29 @@ _TOPIC_CUES = {
     "contact": ("找谁", "电话", "部门", "联系", "哪里", "在哪", "去哪", "窗口", "地址", "谁办"),
     "next": ("下一步", "接下来", "然后呢", "之后", "还要做", "要做什么", "还需要做"),
 }
+
+
+# Words that ask about one's own application rather than a policy ("我的补贴批下来没有").
+STATUS_CUES = (
+    "批下来", "批了没", "批了吗", "批没批", "下来没", "审核到", "审到哪", "办到哪", "到哪一步",
+    "通过了吗", "通过没", "查一下我的", "查查我的", "我的申请", "申请编号", "受理编号",
+    "到账了", "发下来", "申请进度", "办理进度", "审核进度",
+)  # fmt: skip
+_DIGIT_RUN = re.compile(r"\d{4}")
+_CLAUSE_END = re.compile(r"[,，。.？?！!；;]+|(?:另外|还有|顺便问一下|顺便问下|顺便)")
+
+
+def asks_status(text: str) -> bool:
+    """Whether a message (or one of its clauses) asks about the citizen's own application."""
+    return any(cue in (text or "") for cue in STATUS_CUES)
+
+
+def policy_clauses(text: str) -> str:
+    """The clauses of a message that do not ask about the citizen's application: the policy
+    question asked beside a status request ("我的购房补贴批下来没有，另外人才公寓怎么申请")."""
+    clauses = [c for c in _CLAUSE_END.split(text or "") if c.strip()]
+    # A clause with an application number or phone digits belongs to the lookup too.
+    return "，".join(c for c in clauses if not asks_status(c) and not _DIGIT_RUN.search(c))
 
 
 def followup_topic(text: str, hint: Optional[str] = None) -> str:

@@ -874,8 +874,10 @@ def _print_summary(report: Dict[str, Any], targets: Sequence[Target], out_dir: P
     print(f"\n报告：{out_dir / 'report.md'}，{out_dir / 'report.json'}", flush=True)
 
 
-def run_evaluation(settings: Settings) -> int:
-    """Runs the whole evaluation; 0 when it ran (whatever the figures), 1 on an error."""
+def run_evaluation(settings: Settings, citizen_sets: Optional[Sequence[str]] = None) -> int:
+    """Runs the whole evaluation; 0 when it ran (whatever the figures), 1 on an error.
+    ``citizen_sets`` limits the citizen-style sets scored (default: every one, which is what
+    ``make eval`` reports; a judging set is scored once per change reported)."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out_dir = settings.var_dir / "eval"
@@ -912,7 +914,7 @@ def run_evaluation(settings: Settings) -> int:
             report["out_of_scope"] = evaluate_out_of_scope(settings, oos_texts, run_id)
             report["citizen"] = {}
             allowed = kb_numbers(kb, assistant_texts(settings.root))
-            for name in set_names(settings.root):
+            for name in citizen_sets or set_names(settings.root):
                 items = load_set(set_path(settings.root, name))
                 print(f"市民口吻评测集 {name}：{len(items)} 条……", flush=True)
                 report["citizen"][name] = evaluate_set(

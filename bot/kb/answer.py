@@ -6,21 +6,25 @@ screen shows one without scrolling; a long answer becomes several replies.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, PolicyEntry
 from bot.kb.resolve import Kind, Resolution
-from bot.kb.search import KBSearch
+from bot.kb.search import GAP_MARKERS, KBSearch
 
 MAX_REPLY_CHARS = 300
 SUPPORTING_FACTS = 3
+LIST_FACTS = 5
+SAME_FACT_RATIO = 0.8
 MAX_BUTTONS = 4
 LIST_BUTTONS = 6
 # A list line's key figure is cut to this many characters.
-LIST_FACT_CHARS = 40
+LIST_FACT_CHARS = 30
 
 
 @dataclass
@@ -54,7 +58,8 @@ def basis_line(entry: PolicyEntry) -> str:
 
 def key_fact(entry: PolicyEntry) -> str:
     """The figure a list line shows: the first amount, else the summary, cut short."""
-    fact = entry.amounts[0] if entry.amounts else entry.summary
+    # The summary's first clause: the rest may only say what the sources leave open.
+    fact = entry.amounts[0] if entry.amounts else re.split(r"[；;。]", entry.summary)[0]
     if len(fact) <= LIST_FACT_CHARS:
         return fact
     cut = LIST_FACT_CHARS - 1
@@ -96,8 +101,36 @@ def _split(lines: Sequence[str], limit: int = MAX_REPLY_CHARS) -> List[str]:
 def supporting_facts(entry: PolicyEntry, limit: int = SUPPORTING_FACTS) -> List[str]:
     """What a citizen gets and must do, beyond the summary: amounts first, then conditions
     (background never; nothing the summary already says)."""
-    facts = [f for f in (*entry.amounts, *entry.conditions) if f not in entry.summary]
+    facts = [
+        f for f in (*entry.amounts, *entry.conditions) if f.rstrip("。.；;") not in entry.summary
+    ]
     return facts[:limit]
+
+
+def is_gap(fact: str) -> bool:
+    """A note on what the sources leave open: honest, but no fact to list."""
+    return any(marker in fact for marker in GAP_MARKERS)
+
+
+def said(fact: str, other: str) -> bool:
+    """Whether two facts say the same in nearly the same words (the sample entries repeat
+    some facts across fields: "书面材料线下一次性审查确认" / "书面材料在线下一次性审查确认")."""
+    return difflib.SequenceMatcher(None, fact, other).ratio() >= SAME_FACT_RATIO
+
+
+def citizen_facts(entry: PolicyEntry) -> List[str]:
+    """The facts of an entry a citizen can use, in field order: amounts, conditions,
+    materials, process, contact, notes; never background, nor what the summary says or a note
+    on what the sources leave open."""
+    facts = [
+        *entry.amounts,
+        *entry.conditions,
+        *entry.materials,
+        *entry.process,
+        *entry.contact,
+        *(n for n in entry.notes if not is_gap(n)),
+    ]
+    return [f for f in facts if f.rstrip("。.；;") not in entry.summary]
 
 
 def aspect_buttons(entry: PolicyEntry, exclude: Sequence[str] = ()) -> List[Dict[str, str]]:
@@ -161,15 +194,34 @@ class AnswerComposer:
                 f"知识库中暂未收录{res.missing_region}的此项政策，以下是{entry.region}的相关信息："
             )
         shown: List[str] = []
+        if res.asks_background and entry.background:
+            # "多少人拿到了": the city's results are what is asked, matching ones first.
+            found = self.search.best_sentences(
+                entry, res.detail_terms, limit=2, fields=("background",)
+            )
+            results = [s for _, s in found] or list(entry.background[:2])
+            lines += [f"关于{title}的实施情况：", *results]
+            shown += results
         for key in res.aspects:
+            if shown and not entry.aspect_items(key):
+                continue  # the results answered it; "暂未载明" would contradict them
             lines += self._aspect_lines(entry, key, res.detail_terms, shown)
-        if not res.aspects:
+        if not res.aspects and not shown:
             sentences = (
                 self.search.best_sentences(entry, res.detail_terms, limit=2, with_summary=True)
                 if res.detail_terms
                 else []
             )
-            if sentences and sentences[0][0] != "summary":
+            if res.wants_list:
+                # "有哪些功能", "都有哪些礼遇": every fact a citizen can use, matching first.
+                lines.append(f"【{title}】")
+                lines.append(entry.summary)
+                facts: List[str] = []
+                for fact in [s for f, s in sentences if f != "summary"] + citizen_facts(entry):
+                    if not is_gap(fact) and not any(said(fact, f) for f in facts):
+                        facts.append(fact)
+                lines.extend(f"· {fact}" for fact in facts[:LIST_FACTS])
+            elif sentences and sentences[0][0] != "summary":
                 # The matching facts answer the question; the summary frames them.
                 lines.append(f"关于{title}：")
                 lines.extend(s for field, s in sentences if field != "summary")
@@ -178,10 +230,14 @@ class AnswerComposer:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)
                 lines.extend(f"· {fact}" for fact in supporting_facts(entry))
-        elif res.detail_terms:
+        elif res.aspects and res.detail_terms:
             # A second question in the same message ("要不要抵押，多久能放款"): its facts too.
             extra = self.search.best_sentences(entry, res.detail_terms, limit=1, skip=shown)
-            lines.extend(s for field, s in extra if field not in ("audience", "summary"))
+            lines.extend(
+                s
+                for field, s in extra
+                if field not in ("audience", "summary") and not any(said(s, f) for f in shown)
+            )
         lines.append(basis_line(entry))
         return self._pack(lines, aspect_buttons(entry, exclude=res.aspects))
 

@@ -197,16 +197,34 @@ def parse_entry(data: Any, rel: str, stem: str) -> Tuple[Optional[PolicyEntry], 
     )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping: the second would
+    silently replace the first (two `background:` lists, two `spellings` of one word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"字段 {key} 重复", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path, rel: str) -> Tuple[Any, Optional[Problem]]:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle), None
+            return yaml.load(handle, Loader=_UniqueKeyLoader), None
     except UnicodeDecodeError:
         return None, Problem(rel, "(文件)", "不是 UTF-8 编码")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行" if mark is not None else ""
-        return None, Problem(rel, "(文件)", f"YAML 格式错误 {where}".strip())
+        problem = getattr(exc, "problem", None) or ""
+        detail = f"：{problem}" if problem.startswith("字段") else ""
+        return None, Problem(rel, "(文件)", f"YAML 格式错误 {where}{detail}".strip())
 
 
 def load_kb(path: str | Path) -> KnowledgeBase:

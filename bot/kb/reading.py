@@ -21,6 +21,7 @@ class Reading:
     regions: Tuple[str, ...] = ()  # cities named, in order
     wants_list: bool = False  # "有哪些", "有什么补贴"
     compares: bool = False  # "哪个好", or two cities named
+    asks_background: bool = False  # "多少人拿到了": the city's results are the answer
 
 
 # Words before a city that take it back ("不是海宁，是张家港").
@@ -65,6 +66,7 @@ class QuestionReader:
         self._region_phrases = _phrases(self._region_of)
         self._list_markers = _phrases(vocab.list_markers)
         self._compare_markers = _phrases(vocab.compare_markers)
+        self._background_markers = _phrases(vocab.background_markers)
 
     def without_cities(self, text: str) -> str:
         """The text with every city name taken out (to ask it again for another city)."""
@@ -95,4 +97,11 @@ class QuestionReader:
         _find(text, self._openers, opened)
         wants_list = bool(_find(text, self._list_markers, set(opened)))
         compares = len(regions) > 1 or bool(_find(text, self._compare_markers, set(opened)))
-        return Reading(aspects=aspects, regions=regions, wants_list=wants_list, compares=compares)
+        asks_background = bool(_find(text, self._background_markers, set(opened)))
+        return Reading(
+            aspects=aspects,
+            regions=regions,
+            wants_list=wants_list,
+            compares=compares,
+            asks_background=asks_background,
+        )

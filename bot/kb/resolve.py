@@ -8,6 +8,7 @@ that nothing fits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -36,6 +37,11 @@ DOUBTFUL_COVERAGE = 0.5
 LIST_RATIO = 0.4
 LIST_PER_CITY = 4
 LIST_COVERAGE = 0.1
+DOMINANT_RATIO = 1.4
+
+
+# Where one question of a message ends and another may begin.
+_CLAUSES = re.compile(r"[?？!！。;；]+|(?:另外|还有|以及|同时|顺便问一下|顺便问下|顺便)")
 
 
 class Kind(str, Enum):
@@ -65,6 +71,7 @@ class Question:
     regions: Tuple[str, ...] = ()
     wants_list: bool = False
     compares: bool = False
+    asks_background: bool = False
 
     @property
     def aspect(self) -> Optional[str]:
@@ -82,6 +89,10 @@ class Resolution:
     missing_region: Optional[str] = None
     # True when the answer continues the policy under discussion (a follow-up question).
     follow_up: bool = False
+    # The question asks for the city's results: background facts answer it.
+    asks_background: bool = False
+    # The question asks for everything of a kind ("有哪些功能"): the entry's facts, not one.
+    wants_list: bool = False
 
     @property
     def aspect(self) -> Optional[str]:
@@ -194,6 +205,7 @@ class Resolver:
             regions=regions,
             wants_list=reading.wants_list,
             compares=reading.compares,
+            asks_background=reading.asks_background,
         )
 
     def resolve(self, q: Question) -> Resolution:
@@ -204,6 +216,36 @@ class Resolver:
             if again is not None and again.kind not in (Kind.NONE, Kind.NEED_TOPIC):
                 return again
         return found
+
+    def resolve_parts(self, q: Question) -> List[Resolution]:
+        """One resolution per question of a message that asks about two programmes ("海宁人才
+        绿卡发给谁？健康体检又是给谁的"), else the message's own resolution alone."""
+        whole = self.resolve(q)
+        if whole.kind not in (Kind.ANSWER, Kind.NONE):
+            return [whole]
+        parts = [p for p in _CLAUSES.split(q.text) if p]
+        if len(parts) < 2:
+            return [whole]
+        named = self.read(q).region
+        answers: List[Resolution] = []
+        for part in parts:
+            linked = tuple(e.id for e in self._entries(q.linked) if self._said([e], part))
+            sub = self.read(replace(q, text=part, linked=linked, previous_text=""))
+            if not sub.region and named:
+                sub = replace(sub, region=named, regions=(named,))
+            found = self._resolve(sub)
+            if found.kind is Kind.ANSWER and found.entry is not None and self._firm(found, sub):
+                if all(a.entry is not found.entry for a in answers):
+                    answers.append(found)
+        return answers if len(answers) >= 2 else [whole]
+
+    def _firm(self, found: Resolution, q: Question) -> bool:
+        """A part's answer stands on its own: its programme is named, or it covers the part."""
+        assert found.entry is not None
+        if found.entry.id in q.linked:
+            return True
+        terms = self.search.topic_terms(q.text)
+        return bool(terms) and self.search.coverage(found.entry, terms) >= DOUBTFUL_COVERAGE
 
     def _only_city(self, q: Question) -> bool:
         """A message that names a city and asks nothing new ("那海宁呢", "不对，是张家港")."""
@@ -234,7 +276,14 @@ class Resolver:
                 return self._answer(chosen[0], q, terms)
 
         linked = self._entries(q.linked)
-        if (q.compares or (q.wants_list and not q.aspects)) and len(linked) != 1:
+        # A list when the question compares, or wants a list and names no programme ("有什么
+        # 补贴"); a named programme's own facts answer "海宁人才子女入学有啥政策".
+        both_cities = q.compares and len(q.regions) > 1
+        if (
+            both_cities
+            or (q.compares and len(linked) != 1)
+            or (q.wants_list and not q.aspects and not linked)
+        ):
             listed = self._list(q, terms, linked)
             if listed is not None:
                 return listed
@@ -271,8 +320,12 @@ class Resolver:
             local = [e for e in linked if e.region == region]
             if not local:
                 if q.region:
-                    # Asked for a city that has no entry of that name: what the question says
-                    # besides the name may still match one of its entries…
+                    # Asked for a city that has no entry of that name: its entry on the same
+                    # topic ("在海宁，子女就学" with 张家港's name for it)…
+                    nearest = self._best_covering(self._name_words(linked[:1]), q.region)
+                    if nearest is not None:
+                        return self._answer(nearest, q, terms)
+                    # …or what the question says besides the name.
                     named = set(self._name_words_of(self._said(linked, q.text)))
                     rest = [t for t in terms if t not in named]
                     if rest:
@@ -280,10 +333,6 @@ class Resolver:
                         found = self._from_hits(hits, q, rest, region)
                         if found.kind is not Kind.NONE:
                             return found
-                    # …or the topic of the named entry.
-                    nearest = self._best_covering(self._name_words(linked[:1]), q.region)
-                    if nearest is not None:
-                        return self._answer(nearest, q, terms)
                     return self._answer(linked[0], q, terms, missing_region=q.region)
                 # Only the remembered city differs: the message names the other city's
                 # programme, which is what the citizen asks about now.
@@ -319,7 +368,9 @@ class Resolver:
     def _from_hits(
         self, hits: List[Hit], q: Question, terms: List[str], region: Optional[str]
     ) -> Resolution:
-        hits = [h for h in hits if self.search.coverage(h.entry, terms) >= MIN_COVERAGE]
+        hits = [
+            h for h in hits if self.search.best_coverage(h.entry, q.text, terms) >= MIN_COVERAGE
+        ]
         if not hits or hits[0].score < MIN_SCORE or self._doubtful(hits[0], q, terms):
             return Resolution(Kind.NONE)
         best = hits[0]
@@ -362,6 +413,8 @@ class Resolver:
                 and self.search.coverage(h.entry, terms) >= LIST_COVERAGE
             ]
             if hits and hits[0].score >= MIN_SCORE and not self._doubtful(hits[0], q, terms):
+                if not linked and len(q.regions) < 2 and self._dominates(hits):
+                    return None  # one programme is what the list is about: its facts answer
                 floor = max(MIN_SCORE, LIST_RATIO * hits[0].score)
                 chosen += [h.entry for h in hits if h.score >= floor and h.entry not in chosen]
         if terms and len(q.regions) > 1:
@@ -378,14 +431,23 @@ class Resolver:
         per_city: Dict[str, List[PolicyEntry]] = {}
         for entry in chosen:
             per_city.setdefault(entry.region, []).append(entry)
-        listed = tuple(e for city in sorted(per_city) for e in per_city[city][:LIST_PER_CITY])
+        # Both cities: fewer lines each, so that the list fits one phone screen.
+        per = LIST_PER_CITY if len(per_city) == 1 else LIST_PER_CITY - 1
+        listed = tuple(e for city in sorted(per_city) for e in per_city[city][:per])
         if len(listed) < 2:
             return None
         return Resolution(Kind.LIST, candidates=listed, detail_terms=tuple(terms))
 
+    @staticmethod
+    def _dominates(hits: Sequence[Hit]) -> bool:
+        """The best entry scores at least DOMINANT_RATIO times the next ("张家港给人才的礼遇
+        都有哪些": the 12 courtesies, not a list of programmes)."""
+        return len(hits) < 2 or hits[0].score >= DOMINANT_RATIO * hits[1].score
+
     def _doubtful(self, best: Hit, q: Question, terms: Sequence[str]) -> bool:
         """The NLU doubted the question and the best match covers too little of it."""
-        return q.doubt >= DOUBT and self.search.coverage(best.entry, terms) < DOUBTFUL_COVERAGE
+        coverage = self.search.best_coverage(best.entry, q.text, terms)
+        return q.doubt >= DOUBT and coverage < DOUBTFUL_COVERAGE
 
     def _same_topic_elsewhere(self, current: PolicyEntry, q: Question) -> Resolution:
         nearest = self._best_covering(self._name_words([current]), q.region)
@@ -410,4 +472,6 @@ class Resolver:
             detail_terms=detail,
             follow_up=follow_up,
             missing_region=missing_region,
+            asks_background=q.asks_background,
+            wants_list=q.wants_list,
         )

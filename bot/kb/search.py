@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -37,7 +38,23 @@ BODY_FIELDS = (
 HALF_WEIGHT_FIELDS = ("audience", "background")
 # A note that says what the sources leave open ("来源论文没有写明…") is honest, not an answer:
 # it counts half too, so that it leads only when nothing else matches.
-GAP_MARKERS = ("没有写明", "没有列出", "未写明", "没有说明", "未列明")
+GAP_MARKERS = (
+    "没有写明",
+    "没有列出",
+    "未写明",
+    "没有说明",
+    "未列明",
+    "没有给出",
+    "未给出",
+    "没有提供",
+)
+
+
+# Where a message's clauses end: a long message tells its situation first, then asks.
+_CLAUSE_END = re.compile(r"[,，。.？?！!；;：:~～\s]+")
+# A clause (or two adjacent ones) counts for coverage once it has this many words.
+MIN_CLAUSE_WORDS = 2
+WINDOW_CACHE = 256
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,12 @@ class KBSearch:
         self._idf = self._inverse_document_frequency(corpus)
         self._max_idf = max(self._idf.values(), default=1.0)
         self._entry_terms = {e.id: set(doc) for e, doc in zip(self._entries, corpus)}
+        # What an entry offers a citizen, without its background (the city's results): the
+        # words that make a message a question about the entry.
+        self._offer_terms = {
+            e.id: set(self._document_terms(e, with_background=False)) for e in self._entries
+        }
+        self._window_cache: Dict[str, Tuple[Tuple[str, ...], ...]] = {}
         # An everyday word the entries never use stands for the entries' word; one they also
         # use is kept and the entries' word added.
         self._synonyms = dict(vocab.synonyms)
@@ -103,7 +126,7 @@ class KBSearch:
             for e in self._entries
         }
 
-    def _document_terms(self, entry: PolicyEntry) -> List[str]:
+    def _document_terms(self, entry: PolicyEntry, with_background: bool = True) -> List[str]:
         terms: List[str] = []
         for name, weight in FIELD_WEIGHTS:
             value = getattr(entry, name)
@@ -111,6 +134,8 @@ class KBSearch:
             for text in texts:
                 terms.extend(self.segmenter.terms(normalize_text(text)) * weight)
         for name in BODY_FIELDS:
+            if name == "background" and not with_background:
+                continue
             for text in getattr(entry, name):
                 terms.extend(self.segmenter.terms(normalize_text(text)))
         return terms or ["_"]
@@ -177,6 +202,44 @@ class KBSearch:
         bigrams = [t for t in terms if t.startswith(BIGRAM_MARK)]
         return max(share(words), share(bigrams))
 
+    def _windows(self, text: str) -> Tuple[Tuple[str, ...], ...]:
+        """The topic terms of each clause and each pair of adjacent clauses of a question
+        (kept for the last questions: a question's coverage is asked for several entries)."""
+        cached = self._window_cache.get(text)
+        if cached is not None:
+            return cached
+        if len(self._window_cache) >= WINDOW_CACHE:
+            self._window_cache.clear()
+        self._window_cache[text] = found = self._clause_windows(text)
+        return found
+
+    def _clause_windows(self, text: str) -> Tuple[Tuple[str, ...], ...]:
+        clauses = [c for c in _CLAUSE_END.split(text) if c]
+        if len(clauses) < 2:
+            return ()
+        spans = clauses + [a + b for a, b in zip(clauses, clauses[1:])]
+        windows = []
+        for span in spans:
+            terms = self.topic_terms(span)
+            if sum(not t.startswith(BIGRAM_MARK) for t in terms) >= MIN_CLAUSE_WORDS:
+                windows.append(tuple(terms))
+        return tuple(windows)
+
+    def offered_concepts(self, entry: PolicyEntry, terms: Sequence[str]) -> List[str]:
+        """The question's words that the entry's offer (not its background) contains, each
+        concept once: "信用贷款" with its parts "信用" and "贷款" is one."""
+        own = self._offer_terms[entry.id]
+        words = {t for t in terms if not t.startswith(BIGRAM_MARK) and t in own}
+        return sorted(w for w in words if not any(w != o and w in o for o in words))
+
+    def best_coverage(self, entry: PolicyEntry, text: str, terms: Sequence[str]) -> float:
+        """Coverage of the whole question, or of its best clause (or two adjacent clauses):
+        in "我在钢厂当了十几年焊工……企业可以自己评技能等级吗" the situation must not drown
+        the question."""
+        return max(
+            [self.coverage(entry, terms), *(self.coverage(entry, w) for w in self._windows(text))]
+        )
+
     def best_sentences(
         self,
         entry: PolicyEntry,
@@ -184,20 +247,30 @@ class KBSearch:
         limit: int = 2,
         skip: Iterable[str] = (),
         with_summary: bool = False,
+        fields: Optional[Iterable[str]] = None,
     ) -> List[Tuple[str, str]]:
         """The entry's sentences sharing the most informative words with the question (the
         summary only ``with_summary``; never those in ``skip``). Background leads only when it
         matches clearly better than every other fact (see HALF_WEIGHT_FIELDS)."""
         wanted = set(terms)
         skipped = set(skip)
+        only = set(fields) if fields is not None else None
         scored = []
         for order, (field, sentence, words) in enumerate(self._sentences[entry.id]):
             if (field == "summary" and not with_summary) or sentence in skipped:
                 continue
+            if only is not None and field not in only:
+                continue
             overlap = wanted & words
             if overlap:
                 score = sum(self.idf(t) or 1.0 for t in overlap)
-                if field in HALF_WEIGHT_FIELDS or any(m in sentence for m in GAP_MARKERS):
+                # Background that shares two or more of the question's words is what the
+                # question asks for ("攀峰计划已经有企业上市了吗"): it counts in full then.
+                words_shared = [t for t in overlap if not t.startswith(BIGRAM_MARK)]
+                asked = field == "background" and len(words_shared) >= 2
+                if (field in HALF_WEIGHT_FIELDS and not asked) or any(
+                    m in sentence for m in GAP_MARKERS
+                ):
                     score /= 2
                 # Equal matches: the more focused (shorter) sentence says more about them.
                 scored.append((score, score / len(words), -order, field, sentence))

@@ -6,17 +6,19 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from bot.kb.answer import AnswerComposer, Reply
 from bot.kb.loader import KnowledgeBase, load_kb
-from bot.kb.resolve import Question, Resolution, Resolver
+from bot.kb.resolve import MIN_DETAIL_IDF, Question, Resolution, Resolver
 from bot.kb.search import KBSearch
 from bot.text.normalize import Spellings
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
+# A follow-up continues the policy answered when that entry is among this many best matches.
+CONTINUE_RANK = 3
 
 
 def kb_path() -> Path:
@@ -37,12 +39,31 @@ class PolicyService:
         """Whether a normalised message says what it is about (not only a city or an aspect)."""
         return bool(self.search.topic_terms(text))
 
+    def continues(self, policy_id: Optional[str], text: str) -> bool:
+        """Whether a message the classifier found out of scope goes on about the policy just
+        answered ("半导体那块效果咋样" after 靶向引才): it shares an informative word with that
+        entry, which ranks among the first for the message."""
+        entry = self.kb.get(policy_id)
+        if entry is None or not text:
+            return False
+        terms = self.search.topic_terms(text)
+        shared = [
+            t
+            for t in self.search.offered_concepts(entry, terms)
+            if self.search.idf(t) >= MIN_DETAIL_IDF
+        ]
+        ranked = [h.entry.id for h in self.search.rank(terms, limit=CONTINUE_RANK)]
+        return bool(shared) and entry.id in ranked
+
     def resolve(self, question: Question) -> Resolution:
         return self.resolver.resolve(question)
 
     def answer(self, question: Question) -> tuple[Resolution, List[Reply]]:
-        resolution = self.resolve(question)
-        return resolution, self.composer.compose(resolution)
+        """The replies to a question, one answer per programme it asks about; the resolution
+        returned is the last one (the conversation continues with it)."""
+        resolutions = self.resolver.resolve_parts(question)
+        replies = [reply for res in resolutions for reply in self.composer.compose(res)]
+        return resolutions[-1], replies
 
 
 @functools.lru_cache(maxsize=4)

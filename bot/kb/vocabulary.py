@@ -34,6 +34,8 @@ class Vocabulary:
     # Phrases that ask for a list of policies ("有哪些", "有什么") or a comparison ("哪个好").
     list_markers: Tuple[str, ...] = ()
     compare_markers: Tuple[str, ...] = ()
+    # Phrases that ask for the city's results ("多少人拿到了", "总规模"): background answers.
+    background_markers: Tuple[str, ...] = ()
     # Variant spelling -> standard form, applied by the normaliser: English and pinyin names,
     # dialect particles, homophone typos ("talent loan" -> "人才贷", "伐" -> "吗").
     spellings: Mapping[str, str] = field(default_factory=dict)
@@ -132,7 +134,7 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
                 triggers[key] = words
     synonyms = _synonyms(data.get("synonyms") or {}, problems)
     phrases: Dict[str, Tuple[str, ...]] = {}
-    for key in ("openers", "list_markers", "compare_markers"):
+    for key in ("openers", "list_markers", "compare_markers", "background_markers"):
         words = _strings(data.get(key) or [])
         if words is None:
             problems.append((key, "须为文本列表"))

@@ -25,6 +25,7 @@ EMPTY_SLOTS: Dict[str, Any] = {
     "policy": None,
     "pending_policies": None,
     "pending_aspect": None,
+    "last_question": None,
 }
 
 
@@ -168,7 +169,11 @@ def test_answer_with_aspect_sets_policy_and_region(
     assert messages[0]["text"].startswith("张家港“人才贷”的办理流程：")
     assert "最快3天放款" in texts(messages)
     # The pending slots are empty already: only what changes is set.
-    assert slots == {"policy": "zjg_talent_loan", "region": "张家港市"}
+    assert slots == {
+        "policy": "zjg_talent_loan",
+        "region": "张家港市",
+        "last_question": "张家港人才贷怎么申请",
+    }
     assert messages[-1]["buttons"]
     check_buttons(messages[-1]["buttons"])
     assert all(len(m["text"]) <= MAX_REPLY_CHARS for m in messages)
@@ -332,7 +337,8 @@ def test_nothing_found_clears_pending_questions(
     )
     assert "没有找到" in messages[0]["text"]
     check_buttons(messages[0]["buttons"])
-    assert slots == ANSWERED_CLEAR
+    # Kept, so that "我说的是张家港" can ask it again for another city.
+    assert slots == {**ANSWERED_CLEAR, "last_question": "红烧肉怎么做"}
 
 
 def test_aspect_without_topic_asks_for_one(

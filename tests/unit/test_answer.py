@@ -67,7 +67,9 @@ def test_overview_has_title_summary_amounts_and_basis(
     text = joined(compose(composer, entry))
     assert text.startswith("【张家港“人才贷”】\n")
     assert entry.summary in text
-    assert "· 单笔最高可达3000万元。" in text
+    # A fact the summary already says is not repeated below it; the others are.
+    assert "· 单笔最高可达3000万元。" not in text
+    assert "· 无抵押、无担保，是纯信用贷款。" in text
     assert (
         "依据：现有资料未列明具体政策文件，信息来源于《破解县域人才瓶颈的张家港实践》"
         "（示例数据，具体以张家港市主管部门最新发布为准）"

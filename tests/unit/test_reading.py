@@ -187,3 +187,48 @@ def test_scope_is_decided_by_knowledge_base_evidence(
     from bot.nlu.scope import kb_evidence
 
     assert kb_evidence(normalize_text(text), entities) == evidence
+
+
+def test_a_field_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2] / "policies_kb"
+    target = tmp_path / "kb"
+    (target / "zhangjiagang").mkdir(parents=True)
+    (target / "vocabulary.yml").write_text((root / "vocabulary.yml").read_text("utf-8"), "utf-8")
+    text = (root / "zhangjiagang" / "zjg_talent_loan.yml").read_text("utf-8")
+    (target / "zhangjiagang" / "zjg_talent_loan.yml").write_text(
+        text + "background:\n  - 另一条\n", "utf-8"
+    )
+    with pytest.raises(KBValidationError) as caught:
+        load_kb(target)
+    assert "zjg_talent_loan.yml" in str(caught.value) and "字段 background 重复" in str(
+        caught.value
+    )
+
+
+def test_two_programmes_in_one_message_get_one_answer_each(service: PolicyService) -> None:
+    from bot.kb.resolve import Question
+
+    text = normalize_text("海宁人才绿卡发给谁？健康体检又是给谁的")
+    parts = service.resolver.resolve_parts(Question(text=text, linked=("hn_green_card",)))
+    assert [r.entry.id for r in parts if r.entry] == ["hn_green_card", "hn_health_checkup"]
+    one = service.resolver.resolve_parts(
+        Question(
+            text=normalize_text("张家港人才贷要不要抵押，多久能放款"), linked=("zjg_talent_loan",)
+        )
+    )
+    assert len(one) == 1  # two aspects of one programme: one answer
+
+
+def test_the_policy_question_beside_a_status_request_is_kept() -> None:
+    from bot.applications.describe import asks_status, policy_clauses
+
+    assert policy_clauses("我的购房补贴批下来没有，另外人才公寓怎么申请") == "人才公寓怎么申请"
+    assert policy_clauses("HN-2024-00103 0003") == ""
+    assert asks_status("人才公寓怎么申请，我的申请批下来没有")
+    assert not asks_status("张家港人才贷怎么申请")
+
+
+def test_a_follow_up_the_classifier_refused_continues_the_policy(service: PolicyService) -> None:
+    assert service.continues("zjg_targeted_recruitment", normalize_text("半导体那块效果咋样"))
+    assert not service.continues("zjg_talent_loan", normalize_text("今天天气怎么样"))
+    assert not service.continues(None, normalize_text("半导体那块效果咋样"))
