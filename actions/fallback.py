@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
+    first_entity,
     latest_text,
     out_of_scope_probability,
     question_text,
@@ -58,7 +59,7 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[str, Any]]:
         text = latest_text(tracker)
-        events = self._answer(dispatcher, tracker, text)
+        events = await self._answer(dispatcher, tracker, text, domain)
         if _intent(tracker) != "nlu_fallback" and not _paused(events):
             # Run as the dialogue's fallback (no rule for the situation, e.g. a form that
             # could not use the message), not the NLU's: like Rasa's default fallback, the
@@ -67,8 +68,8 @@ class ActionFallback(Action):
             events.append(UserUtteranceReverted())
         return events
 
-    def _answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+    async def _answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str, domain: DomainDict
     ) -> List[Dict[str, Any]]:
         if _previous_turn_was_fallback(tracker):
             # Two in a row: the bot cannot help, a specialist takes over.
@@ -77,6 +78,9 @@ class ActionFallback(Action):
             # Empty, emoji-only or "xxxx…": ask for words rather than "I did not understand".
             dispatcher.utter_message(response="utter_ask_text")
             return []
+        if tracker.get_slot("last_question") and first_entity(tracker, "region"):
+            # "哦原来是海宁的，那海宁的呢": a city named after a policy question asks it again.
+            return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         _utter_with_note(dispatcher, tracker, "utter_default")
         return []
 

@@ -194,14 +194,16 @@ class AnswerComposer:
                 f"知识库中暂未收录{res.missing_region}的此项政策，以下是{entry.region}的相关信息："
             )
         shown: List[str] = []
-        if res.asks_background and entry.background:
-            # "多少人拿到了": the city's results are what is asked, matching ones first.
+        if res.asks_background:
+            # "多少人拿到了", "面积多大": the city's results, or the fact with the figure asked.
             found = self.search.best_sentences(
                 entry, res.detail_terms, limit=2, fields=("background",)
-            )
+            ) or self.search.best_sentences(entry, res.detail_terms, limit=1, with_summary=True)
             results = [s for _, s in found] or list(entry.background[:2])
-            lines += [f"关于{title}的实施情况：", *results]
-            shown += results
+            if results:
+                header = "实施情况" if entry.background else "相关情况"
+                lines += [f"关于{title}的{header}：", *results]
+                shown += results
         for key in res.aspects:
             if shown and not entry.aspect_items(key):
                 continue  # the results answered it; "暂未载明" would contradict them
@@ -311,7 +313,12 @@ class AnswerComposer:
             buttons.append(
                 {"title": display_title(entry), "payload": payload("ask_policy", **entities)}
             )
-        return Reply("您想了解的是下面哪一项？请点击选择：", buttons)
+        # Each candidate with its key figure: often enough to answer without a click.
+        lines = ["您想了解的是下面哪一项？请点击选择："]
+        lines += [
+            f"{n}. {display_title(e)}：{key_fact(e)}" for n, e in enumerate(res.candidates[:3], 1)
+        ]
+        return Reply("\n".join(lines), buttons)
 
     def _region_buttons(self) -> List[Dict[str, str]]:
         return [

@@ -68,6 +68,11 @@ class QuestionReader:
         self._compare_markers = _phrases(vocab.compare_markers)
         self._background_markers = _phrases(vocab.background_markers)
 
+    def background_words(self, text: str) -> List[str]:
+        """The phrases of a question that ask for results ("面积", "多少人"), as words that
+        pick the facts answering them."""
+        return [p for _, p in _find(text, self._background_markers, set())]
+
     def without_cities(self, text: str) -> str:
         """The text with every city name taken out (to ask it again for another city)."""
         for phrase in self._region_phrases:

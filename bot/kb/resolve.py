@@ -187,6 +187,7 @@ class Resolver:
         # Aspect words count here ("基金规模多少" quotes the sentence with 规模): they do not
         # choose the entry, but they say which of its facts answers.
         words = [*terms, *self.search.topic_terms(q.text, keep=self.search.aspect_words)]
+        words += [w for w in self.reader.background_words(q.text) if w not in words]
         return tuple(
             dict.fromkeys(
                 t for t in words if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF
@@ -221,7 +222,7 @@ class Resolver:
         """One resolution per question of a message that asks about two programmes ("海宁人才
         绿卡发给谁？健康体检又是给谁的"), else the message's own resolution alone."""
         whole = self.resolve(q)
-        if whole.kind not in (Kind.ANSWER, Kind.NONE):
+        if whole.kind not in (Kind.ANSWER, Kind.NONE, Kind.CHOOSE):
             return [whole]
         parts = [p for p in _CLAUSES.split(q.text) if p]
         if len(parts) < 2:
@@ -249,7 +250,9 @@ class Resolver:
 
     def _only_city(self, q: Question) -> bool:
         """A message that names a city and asks nothing new ("那海宁呢", "不对，是张家港")."""
-        return bool(q.region) and not q.aspects and not self.search.topic_terms(q.text)
+        # Words the knowledge base never uses ("不好意思打错了") say nothing new either.
+        terms = self.search.topic_terms(q.text)
+        return bool(q.region) and not q.aspects and not any(self.search.idf(t) for t in terms)
 
     def _asked_again_elsewhere(self, q: Question) -> Optional[Resolution]:
         """The previous question asked again for the city this message names, with what this
@@ -465,6 +468,14 @@ class Resolver:
         missing_region: Optional[str] = None,
     ) -> Resolution:
         detail = self._detail(entry, q, terms)
+        if missing_region is None and not follow_up and not (q.region or q.known_region):
+            # No city given and only one city has such a programme ("人才公寓怎么申请"): say
+            # that the other city has none in the knowledge base, rather than let a citizen of
+            # that city take this one for theirs. A programme with a name of its own
+            # (“攀峰计划”, quoted in its title) needs no such line.
+            others = sorted({e.region for e in self.kb} - {entry.region})
+            if len(others) == 1 and "“" not in entry.title:
+                missing_region = others[0]
         return Resolution(
             Kind.ANSWER,
             entry=entry,
