@@ -108,7 +108,10 @@ class ActionCheckApplication(Action):
                 SlotSet("region", result.application.region),
                 SlotSet("application_verified", True),
             ]
-            return events + _answer_asked_beside(dispatcher, tracker, result.application.region)
+            if _lookup_request(tracker, latest_only=True):
+                # Number and digits came with the request: the form asked nothing before.
+                events += _answer_asked_beside(dispatcher, tracker, result.application.region)
+            return events
         if result.outcome == "locked":
             return _locked(dispatcher, tracker, result)
         elif result.outcome == "invalid":
@@ -165,29 +168,49 @@ def _answer_asked_beside(
     dispatcher: CollectingDispatcher, tracker: Tracker, region: Optional[str]
 ) -> List[Dict[str, Any]]:
     """A policy question asked in the message that started the lookup ("我的购房补贴批下来
-    没有，另外人才公寓怎么申请") is answered after the status, not dropped."""
-    request = _lookup_request(tracker)
-    rest = policy_clauses(request)
+    没有，另外人才公寓怎么申请") is answered, not dropped: before the number is asked for, or
+    after the status when the message also held the number (the form asked nothing)."""
+    rest = policy_clauses(_lookup_request(tracker))
     service = get_policy_service()
     if not rest or not service.has_topic(rest):
         return []
     resolution, replies = service.answer(Question(text=rest, known_region=region))
     if resolution.kind not in (Kind.ANSWER, Kind.LIST):
         return []
-    dispatcher.utter_message(text="另外，关于您同时问到的政策：")
+    dispatcher.utter_message(text="关于您同时问到的政策：")
     send(dispatcher, replies)
     return [] if resolution.entry is None else [SlotSet("policy", resolution.entry.id)]
 
 
-def _lookup_request(tracker: Tracker) -> str:
-    """The normalised text of the message that asked for the lookup."""
+def _lookup_request(tracker: Tracker, latest_only: bool = False) -> str:
+    """The normalised text of the message that asked for the lookup (with ``latest_only``:
+    only if it is the latest message)."""
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
         parse = event.get("parse_data") or {}
         if (parse.get("intent") or {}).get("name") in ("check_status", "inform_application"):
             return str(parse.get("text") or event.get("text") or "")
+        if latest_only:
+            return ""
     return ""
+
+
+class ActionAskApplicationNo(Action):
+    """Rasa's ask action of the form's first slot: a policy question asked with the status
+    request is answered first, then the number is asked for."""
+
+    def name(self) -> str:
+        return "action_ask_application_no"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[str, Any]]:
+        events: List[Dict[str, Any]] = []
+        if _lookup_request(tracker, latest_only=True):
+            events = _answer_asked_beside(dispatcher, tracker, tracker.get_slot("region"))
+        dispatcher.utter_message(response="utter_ask_application_no")
+        return events
 
 
 def _forget() -> List[Dict[str, Any]]:

@@ -21,6 +21,8 @@ MAX_REPLY_CHARS = 300
 SUPPORTING_FACTS = 3
 LIST_FACTS = 5
 SAME_FACT_RATIO = 0.8
+# A list of this many entries or fewer shows each entry's overview.
+SIDE_BY_SIDE = 2
 MAX_BUTTONS = 4
 LIST_BUTTONS = 6
 # A list line's key figure is cut to this many characters.
@@ -59,7 +61,8 @@ def basis_line(entry: PolicyEntry) -> str:
 def key_fact(entry: PolicyEntry) -> str:
     """The figure a list line shows: the first amount, else the summary, cut short."""
     # The summary's first clause: the rest may only say what the sources leave open.
-    fact = entry.amounts[0] if entry.amounts else re.split(r"[；;。]", entry.summary)[0]
+    amounts = [a for a in entry.amounts if not is_gap(a)]
+    fact = amounts[0] if amounts else re.split(r"[；;。]", entry.summary)[0]
     if len(fact) <= LIST_FACT_CHARS:
         return fact
     cut = LIST_FACT_CHARS - 1
@@ -102,7 +105,9 @@ def supporting_facts(entry: PolicyEntry, limit: int = SUPPORTING_FACTS) -> List[
     """What a citizen gets and must do, beyond the summary: amounts first, then conditions
     (background never; nothing the summary already says)."""
     facts = [
-        f for f in (*entry.amounts, *entry.conditions) if f.rstrip("。.；;") not in entry.summary
+        f
+        for f in (*entry.amounts, *entry.conditions)
+        if f.rstrip("。.；;") not in entry.summary and not is_gap(f)
     ]
     return facts[:limit]
 
@@ -210,7 +215,13 @@ class AnswerComposer:
             lines += self._aspect_lines(entry, key, res.detail_terms, shown)
         if not res.aspects and not shown:
             sentences = (
-                self.search.best_sentences(entry, res.detail_terms, limit=2, with_summary=True)
+                self.search.best_sentences(
+                    entry,
+                    res.detail_terms,
+                    limit=2,
+                    with_summary=True,
+                    background=res.asks_background,
+                )
                 if res.detail_terms
                 else []
             )
@@ -219,7 +230,8 @@ class AnswerComposer:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)
                 facts: List[str] = []
-                for fact in [s for f, s in sentences if f != "summary"] + citizen_facts(entry):
+                matched = [s for f, s in sentences if f not in ("summary", "background")]
+                for fact in matched + citizen_facts(entry):
                     if not is_gap(fact) and not any(said(fact, f) for f in facts):
                         facts.append(fact)
                 lines.extend(f"· {fact}" for fact in facts[:LIST_FACTS])
@@ -279,7 +291,14 @@ class AnswerComposer:
         return replies
 
     def _list(self, res: Resolution) -> List[Reply]:
-        """One line per entry, grouped by city, each with its key figure; buttons for details."""
+        """One line per entry, grouped by city, each with its key figure; buttons for details.
+        Two entries compared side by side ("留创园和飞地孵化载体有什么不一样") get an overview
+        each instead: a line each would say too little to compare."""
+        if len(res.candidates) <= SIDE_BY_SIDE:
+            replies: List[Reply] = []
+            for entry in res.candidates:
+                replies += self._answer(Resolution(Kind.ANSWER, entry=entry))
+            return replies
         lines = ["为您找到以下相关政策："]
         city = None
         for n, entry in enumerate(res.candidates, 1):

@@ -416,7 +416,10 @@ class Resolver:
                 and self.search.coverage(h.entry, terms) >= LIST_COVERAGE
             ]
             if hits and hits[0].score >= MIN_SCORE and not self._doubtful(hits[0], q, terms):
-                if not linked and len(q.regions) < 2 and self._dominates(hits):
+                top_covers = (
+                    self.search.best_coverage(hits[0].entry, q.text, terms) >= DOUBTFUL_COVERAGE
+                )
+                if not linked and len(q.regions) < 2 and self._dominates(hits) and top_covers:
                     return None  # one programme is what the list is about: its facts answer
                 floor = max(MIN_SCORE, LIST_RATIO * hits[0].score)
                 chosen += [h.entry for h in hits if h.score >= floor and h.entry not in chosen]
@@ -434,12 +437,22 @@ class Resolver:
         per_city: Dict[str, List[PolicyEntry]] = {}
         for entry in chosen:
             per_city.setdefault(entry.region, []).append(entry)
+        if len(per_city) > 1 and terms and not linked:
+            # Two cities compared on one topic: each city's clearly best entry, side by side.
+            tops = [self._city_best(terms, city) for city in sorted(per_city)]
+            if all(tops):
+                return Resolution(Kind.LIST, candidates=tuple(e for e in tops if e))
         # Both cities: fewer lines each, so that the list fits one phone screen.
         per = LIST_PER_CITY if len(per_city) == 1 else LIST_PER_CITY - 1
         listed = tuple(e for city in sorted(per_city) for e in per_city[city][:per])
         if len(listed) < 2:
             return None
         return Resolution(Kind.LIST, candidates=listed, detail_terms=tuple(terms))
+
+    def _city_best(self, terms: List[str], city: str) -> Optional[PolicyEntry]:
+        """A city's entry for the terms when it clearly beats the city's others."""
+        hits = self.search.rank(terms, region=city, limit=2)
+        return hits[0].entry if hits and self._dominates(hits) else None
 
     @staticmethod
     def _dominates(hits: Sequence[Hit]) -> bool:

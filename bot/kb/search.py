@@ -248,10 +248,11 @@ class KBSearch:
         skip: Iterable[str] = (),
         with_summary: bool = False,
         fields: Optional[Iterable[str]] = None,
+        background: bool = False,
     ) -> List[Tuple[str, str]]:
         """The entry's sentences sharing the most informative words with the question (the
-        summary only ``with_summary``; never those in ``skip``). Background leads only when it
-        matches clearly better than every other fact (see HALF_WEIGHT_FIELDS)."""
+        summary only ``with_summary``; never those in ``skip``). Background counts half unless
+        the question asks for results (``background``): see HALF_WEIGHT_FIELDS."""
         wanted = set(terms)
         skipped = set(skip)
         only = set(fields) if fields is not None else None
@@ -264,10 +265,8 @@ class KBSearch:
             overlap = wanted & words
             if overlap:
                 score = sum(self.idf(t) or 1.0 for t in overlap)
-                # Background that shares two or more of the question's words is what the
-                # question asks for ("攀峰计划已经有企业上市了吗"): it counts in full then.
-                words_shared = [t for t in overlap if not t.startswith(BIGRAM_MARK)]
-                asked = field == "background" and len(words_shared) >= 2
+                # Background counts in full when the question asks for results (``background``).
+                asked = field == "background" and background
                 if (field in HALF_WEIGHT_FIELDS and not asked) or any(
                     m in sentence for m in GAP_MARKERS
                 ):

@@ -92,7 +92,9 @@ def test_a_correction_of_the_city_asks_the_question_again(stack: Stack) -> None:
 
 def test_a_status_request_beside_a_policy_question_keeps_both(stack: Stack) -> None:
     first = text(chat(stack, "张家港人才贷最多贷多少，还有我的申请批下来没有"))
-    assert "3000万" in first and "查询申请进度" in first
+    # The policy answered, and the lookup offered or begun (whichever the NLU made first).
+    assert "3000万" in first
+    assert "查询申请进度" in first or "申请编号" in first
     sender = uuid.uuid4().hex
     url = stack.settings.rasa_url
     rest_message(url, sender, "我的购房补贴批下来没有？另外海宁人才绿卡发给谁")
