@@ -17,7 +17,7 @@ from actions.common import (
     slot_changes,
     truncation_note,
 )
-from bot.applications.describe import asks_status
+from bot.applications.describe import asks_status, policy_clauses
 from bot.kb.models import ASPECTS
 from bot.kb.resolve import Kind, Question, Resolution
 from bot.kb.service import get_policy_service
@@ -40,6 +40,10 @@ class ActionAnswerPolicy(Action):
         known_region = tracker.get_slot("region")
         known_region = known_region if known_region in cities else None
         text = question_text(tracker)
+        # "人才公寓怎么申请，我的补贴批了没": the policy clauses are answered, the lookup offered.
+        asks_lookup = bool(text) and asks_status(text)
+        if asks_lookup:
+            text = policy_clauses(text) or text
         # Typed text is read by the resolver (openers and names carry no aspect); a button's
         # payload carries its aspect as an entity.
         aspect = None if text else first_entity(tracker, "aspect")
@@ -64,8 +68,7 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=note)
         resolution, replies = service.answer(question)
         send(dispatcher, replies)
-        if text and asks_status(text):
-            # "人才公寓怎么申请，我的补贴批了没": the lookup is offered, not dropped.
+        if asks_lookup:
             dispatcher.utter_message(response="utter_offer_status_check")
 
         slots: Dict[str, Any] = {}

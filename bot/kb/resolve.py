@@ -38,6 +38,8 @@ LIST_RATIO = 0.4
 LIST_PER_CITY = 4
 LIST_COVERAGE = 0.1
 DOMINANT_RATIO = 1.4
+# How a follow-up that goes on about the programme just answered begins.
+CONTINUATIONS = ("那", "这个", "这项", "它", "那这个", "那么")
 
 
 # Where one question of a message ends and another may begin.
@@ -313,6 +315,11 @@ class Resolver:
                 return self._answer(current, q, terms, follow_up=True)
             if best < (SWITCH_SCORE if q.aspect else MIN_SCORE):
                 # "每个人能补多少": an aspect with weak topic words is about the same policy.
+                return self._answer(current, q, terms, follow_up=True)
+            other_named = bool(hits) and bool(self._said([hits[0].entry], q.text))
+            if q.aspect and q.text.startswith(CONTINUATIONS) and not other_named:
+                # "那我一个普通本科生能领吗" after 人才绿卡: the citizen's situation, asked of
+                # the programme just answered (no other programme named).
                 return self._answer(current, q, terms, follow_up=True)
         return self._from_hits(hits, q, terms, region)
 

@@ -232,3 +232,19 @@ def test_a_follow_up_the_classifier_refused_continues_the_policy(service: Policy
     assert service.continues("zjg_targeted_recruitment", normalize_text("半导体那块效果咋样"))
     assert not service.continues("zjg_talent_loan", normalize_text("今天天气怎么样"))
     assert not service.continues(None, normalize_text("半导体那块效果咋样"))
+
+
+def test_a_follow_up_with_the_citizens_situation_stays_on_the_programme(ask: Ask) -> None:
+    resolution = ask(
+        "那我一个普通本科生能领吗", current_policy="hn_green_card", known_region="海宁市"
+    )
+    assert resolution.kind is Kind.ANSWER and resolution.entry.id == "hn_green_card"
+    assert "conditions" in resolution.aspects
+
+
+def test_the_policy_clause_beside_a_status_clause_is_what_is_answered(ask: Ask) -> None:
+    from bot.applications.describe import policy_clauses
+
+    text = policy_clauses(normalize_text("我的购房补贴批下来没有？另外海宁人才绿卡发给谁"))
+    resolution = ask(text, linked=["hn_green_card"])
+    assert resolution.entry.id == "hn_green_card"
