@@ -172,7 +172,8 @@ def _answer_asked_beside(
     after the status when the message also held the number (the form asked nothing)."""
     rest = policy_clauses(_lookup_request(tracker))
     service = get_policy_service()
-    if not rest or not service.has_topic(rest):
+    # Only a real policy question: "美国大选结果出来了吗" shares one word with an entry.
+    if not rest or service.evidence(rest) is None:
         return []
     resolution, replies = service.answer(Question(text=rest, known_region=region))
     if resolution.kind not in (Kind.ANSWER, Kind.LIST):

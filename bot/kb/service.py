@@ -10,15 +10,25 @@ from typing import List, Optional
 
 from bot.kb.answer import AnswerComposer, Reply
 from bot.kb.loader import KnowledgeBase, load_kb
-from bot.kb.resolve import MIN_DETAIL_IDF, Question, Resolution, Resolver
+from bot.kb.resolve import (
+    DOUBTFUL_COVERAGE,
+    MIN_DETAIL_IDF,
+    MIN_SCORE,
+    Question,
+    Resolution,
+    Resolver,
+)
 from bot.kb.search import KBSearch
-from bot.text.normalize import Spellings
+from bot.text.normalize import Spellings, normalize_text
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 # A follow-up continues the policy answered when that entry is among this many best matches.
 CONTINUE_RANK = 3
+# Evidence that a message is about the knowledge base (bot.nlu.scope, the status lookup).
+NAME_CHARS = 3
+MIN_CONCEPTS = 2
 
 
 def kb_path() -> Path:
@@ -34,10 +44,35 @@ class PolicyService:
         self.composer = AnswerComposer(kb, self.search)
         # The normaliser's rewrites come from the knowledge base, read at run time.
         self.spellings = Spellings(kb.vocabulary.spellings)
+        self._names = {normalize_text(name) for entry in kb for name in entry.names}
 
     def has_topic(self, text: str) -> bool:
         """Whether a normalised message says what it is about (not only a city or an aspect)."""
         return bool(self.search.topic_terms(text))
+
+    def evidence(self, text: str, named: Optional[bool] = None) -> Optional[str]:
+        """Why a normalised message is about the knowledge base ("name", "retrieval"), or None.
+
+        ``named``: whether a programme's name of at least NAME_CHARS characters is in it (as
+        the entity linker found; looked up here when not given). A shorter name ("绿卡" in
+        "美国绿卡抽签") is as ambiguous as any word. Retrieval is evidence when its best entry
+        covers half of the question and offers at least two of its concepts: one shared word
+        ("最快" in "怎么减肥最快", "结果" in "美国大选结果出来了吗") is not a topic.
+        """
+        if named is None:
+            named = any(len(name) >= NAME_CHARS and name in text for name in self._names)
+        if named:
+            return "name"
+        terms = self.search.topic_terms(text)
+        hits = self.search.rank(terms, limit=1)
+        if not hits or hits[0].score < MIN_SCORE:
+            return None
+        best = hits[0].entry
+        if self.search.best_coverage(best, text, terms) < DOUBTFUL_COVERAGE:
+            return None
+        return (
+            "retrieval" if len(self.search.offered_concepts(best, terms)) >= MIN_CONCEPTS else None
+        )
 
     def continues(self, policy_id: Optional[str], text: str) -> bool:
         """Whether a message the classifier found out of scope goes on about the policy just

@@ -19,39 +19,22 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.kb.resolve import DOUBTFUL_COVERAGE, MIN_SCORE
-from bot.kb.service import get_policy_service
+from bot.kb.service import NAME_CHARS, get_policy_service
 from bot.text.normalize import is_payload
 
 POLICY_INTENT = "ask_policy"
-NAME_CHARS = 3
-MIN_CONCEPTS = 2
 # Where the parse data says why the intent was changed (read in logs and the evaluation).
 SCOPE_KEY = "scope_evidence"
 
 
 def kb_evidence(text: str, entities: List[Dict[str, Any]]) -> Optional[str]:
-    """Why a normalised message is about the knowledge base ("name", "retrieval"), or None.
-
-    A name of at least NAME_CHARS characters is evidence on its own ("人才贷", "孩子上学"); a
-    shorter one ("绿卡" in "美国绿卡抽签") is as ambiguous as any word. Retrieval is evidence
-    when its best entry covers half of the question and offers at least two of its concepts:
-    one shared word ("最快" in "怎么减肥最快", "基金" in "基金亏了怎么办") is not a topic.
-    """
+    """Why a normalised message is about the knowledge base ("name", "retrieval"), or None
+    (``PolicyService.evidence``, with the names the entity linker found)."""
     labels = {e.get("entity") for e in entities}
     if "other_place" in labels and "region" not in labels:
         return None  # another city's policy: classified as it was
-    if any(e.get("entity") == "policy" and _span(e) >= NAME_CHARS for e in entities):
-        return "name"
-    search = get_policy_service().search
-    terms = search.topic_terms(text)
-    hits = search.rank(terms, limit=1)
-    if not hits or hits[0].score < MIN_SCORE:
-        return None
-    best = hits[0].entry
-    if search.best_coverage(best, text, terms) < DOUBTFUL_COVERAGE:
-        return None
-    return "retrieval" if len(search.offered_concepts(best, terms)) >= MIN_CONCEPTS else None
+    named = any(e.get("entity") == "policy" and _span(e) >= NAME_CHARS for e in entities)
+    return get_policy_service().evidence(text, named=named)
 
 
 def _span(entity: Dict[str, Any]) -> int:
