@@ -29,6 +29,9 @@ from .test_heldout_data import _examples, _key
 
 FROZEN = {
     "judge_1": "5cd900052f35cdaa2da408c3f577fe360f94ec4d94cb9bb469e5310b2c6c99ad",
+    # The confirmation set, kept apart (make eval does not score it): scored once, when the
+    # work on the citizen-style answers is done (docs/nlu.md).
+    "confirm/judge_2": "ec55469a662936ba29501cbcf852139f9ad277b81945b23b4a1770ae4cb5c711",
 }
 JUDGING_MIN_ITEMS = 250
 JUDGING_MIN_PER_CLASS = 15
@@ -64,8 +67,9 @@ def test_judging_sets_are_large_and_cover_every_class(name: str) -> None:
 def test_every_set_in_the_folder_loads_and_judging_sets_are_registered() -> None:
     names = set_names(ROOT)
     assert DEV_SET in names
-    assert set(names) - {DEV_SET} == set(FROZEN), "a new judging set needs its checksum here"
-    for name in names:
+    scored = {name for name in FROZEN if "/" not in name}
+    assert set(names) - {DEV_SET} == scored, "a new judging set needs its checksum here"
+    for name in [*names, *FROZEN]:
         assert load_set(set_path(ROOT, name))
 
 
