@@ -434,12 +434,15 @@ class Resolver:
             # Two cities compared: each city's closest entries, also when one matches weakly.
             for city in regions - {e.region for e in chosen}:
                 chosen += [h.entry for h in self.search.rank(terms, region=city, limit=2)]
-        if len(chosen) < 2 and (not terms or len(q.regions) > 1):
+        # Only words every programme uses ("给人才的服务都有哪些"): as good as none.
+        generic = all(0 < self.search.idf(t) < MIN_DETAIL_IDF for t in terms)
+        if len(chosen) < 2 and (not terms or generic or len(q.regions) > 1):
             # "有哪些政策", or the two cities compared on something the entries say nothing
             # specific about: the entries with a figure to tell first.
+            featured = {entry_id: n for n, entry_id in enumerate(self.kb.vocabulary.featured)}
             chosen += sorted(
                 (e for e in self.kb if e.region in regions and e not in chosen),
-                key=lambda e: (not e.amounts, e.id),
+                key=lambda e: (featured.get(e.id, len(featured)), not e.amounts, e.id),
             )
         per_city: Dict[str, List[PolicyEntry]] = {}
         for entry in chosen:

@@ -36,6 +36,8 @@ class Vocabulary:
     compare_markers: Tuple[str, ...] = ()
     # Phrases that ask for the city's results ("多少人拿到了", "总规模"): background answers.
     background_markers: Tuple[str, ...] = ()
+    # Entry ids a general question ("有哪些政策") lists first, in this order.
+    featured: Tuple[str, ...] = ()
     # Variant spelling -> standard form, applied by the normaliser: English and pinyin names,
     # dialect particles, homophone typos ("talent loan" -> "人才贷", "伐" -> "吗").
     spellings: Mapping[str, str] = field(default_factory=dict)
@@ -134,7 +136,7 @@ def parse_vocabulary(data: Any) -> Tuple[Optional[Vocabulary], List[Tuple[str, s
                 triggers[key] = words
     synonyms = _synonyms(data.get("synonyms") or {}, problems)
     phrases: Dict[str, Tuple[str, ...]] = {}
-    for key in ("openers", "list_markers", "compare_markers", "background_markers"):
+    for key in ("openers", "list_markers", "compare_markers", "background_markers", "featured"):
         words = _strings(data.get(key) or [])
         if words is None:
             problems.append((key, "须为文本列表"))

@@ -248,3 +248,10 @@ def test_the_policy_clause_beside_a_status_clause_is_what_is_answered(ask: Ask) 
     text = policy_clauses(normalize_text("我的购房补贴批下来没有？另外海宁人才绿卡发给谁"))
     resolution = ask(text, linked=["hn_green_card"])
     assert resolution.entry.id == "hn_green_card"
+
+
+def test_a_general_list_question_lists_the_featured_programmes_first(ask: Ask) -> None:
+    resolution = ask("你们都有哪些政策")
+    assert resolution.kind is Kind.LIST
+    assert [e.id for e in resolution.candidates][:1] == ["zjg_talent_loan"]
+    assert "hn_housing_subsidy" in {e.id for e in resolution.candidates}
