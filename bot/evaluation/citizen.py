@@ -232,30 +232,29 @@ def evaluate_set(
     return summarize(results, invented)
 
 
+def _breakdown(
+    results: Sequence[Dict[str, Any]], key: str, values: Sequence[str]
+) -> Dict[str, Dict[str, Any]]:
+    """Items and accuracy per value of ``key`` (class or kind), in the given order."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for value in values:
+        mine = [r for r in results if r[key] == value]
+        if mine:
+            out[value] = {
+                "items": len(mine),
+                "accuracy": sum(r["passed"] for r in mine) / len(mine),
+            }
+    return out
+
+
 def summarize(
     results: Sequence[Dict[str, Any]], invented: Sequence[Dict[str, Any]]
 ) -> Dict[str, Any]:
-    per_class: Dict[str, Dict[str, Any]] = {}
-    for cls in CLASSES:
-        mine = [r for r in results if r["class"] == cls]
-        if mine:
-            per_class[cls] = {
-                "items": len(mine),
-                "accuracy": sum(r["passed"] for r in mine) / len(mine),
-            }
-    per_kind: Dict[str, Dict[str, Any]] = {}
-    for kind in KINDS:
-        mine = [r for r in results if r["expect"] == kind]
-        if mine:
-            per_kind[kind] = {
-                "items": len(mine),
-                "accuracy": sum(r["passed"] for r in mine) / len(mine),
-            }
     return {
         "items": len(results),
         "accuracy": sum(r["passed"] for r in results) / len(results) if results else 0.0,
-        "per_class": per_class,
-        "per_kind": per_kind,
+        "per_class": _breakdown(results, "class", CLASSES),
+        "per_kind": _breakdown(results, "expect", KINDS),
         "invented_figures": list(invented),
         "failures": [r for r in results if not r["passed"]],
     }

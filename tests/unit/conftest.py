@@ -187,3 +187,27 @@ def always_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_handoff_service.cache_clear()
     yield
     get_handoff_service.cache_clear()
+
+
+def nlu_examples(path: Path) -> List[Tuple[str, str]]:
+    """(text, intent) pairs of any NLU data file."""
+    from bot.evaluation.report import load_heldout
+
+    return load_heldout(ROOT, path)
+
+
+def message_key(text: str) -> str:
+    """What makes two messages the same one: punctuation and spacing do not (unless they are
+    all there is), and emoji-only messages, which normalise to nothing, keep their raw text."""
+    normalized = normalize_text(text)
+    return "".join(ch for ch in normalized if ch.isalnum()) or normalized or text
+
+
+@pytest.fixture(scope="session")
+def trained() -> Dict[str, str]:
+    """Every NLU training example (by its key) with its intent."""
+    out: Dict[str, str] = {}
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        for text, intent in nlu_examples(path):
+            out[message_key(text)] = intent
+    return out

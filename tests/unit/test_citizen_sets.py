@@ -24,8 +24,7 @@ from bot.evaluation.citizen import (
 )
 from bot.kb.loader import load_kb
 
-from .conftest import ROOT
-from .test_heldout_data import _examples, _key
+from .conftest import ROOT, message_key
 
 FROZEN = {
     "judge_1": "5cd900052f35cdaa2da408c3f577fe360f94ec4d94cb9bb469e5310b2c6c99ad",
@@ -35,15 +34,6 @@ FROZEN = {
 }
 JUDGING_MIN_ITEMS = 250
 JUDGING_MIN_PER_CLASS = 15
-
-
-@pytest.fixture(scope="module")
-def trained() -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
-        for text, intent in _examples(path):
-            out[_key(text)] = intent
-    return out
 
 
 def _turns(name: str) -> List[str]:
@@ -76,19 +66,19 @@ def test_every_set_in_the_folder_loads_and_judging_sets_are_registered() -> None
 @pytest.mark.parametrize("name", sorted(FROZEN))
 def test_no_judging_message_is_trained_on_or_an_alias(trained: Dict[str, str], name: str) -> None:
     kb = load_kb(ROOT / "policies_kb")
-    names = {_key(n) for entry in kb for n in entry.names}
-    leaked = [t for t in _turns(name) if len(_key(t)) > 4 and _key(t) in trained]
+    names = {message_key(n) for entry in kb for n in entry.names}
+    leaked = [t for t in _turns(name) if len(message_key(t)) > 4 and message_key(t) in trained]
     assert not leaked, f"{name}: in data/nlu/: {leaked}"
     # A citizen may type just a name ("人才贷"); a whole sentence of the set as an alias
     # would mean the aliases were written from it.
-    aliases = [t for t in _turns(name) if len(_key(t)) > 6 and _key(t) in names]
+    aliases = [t for t in _turns(name) if len(message_key(t)) > 6 and message_key(t) in names]
     assert not aliases, f"{name}: messages that are entry names: {aliases}"
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN))
 def test_judging_sets_share_no_message_with_the_development_set(name: str) -> None:
-    dev = {_key(t) for t in _turns(DEV_SET)}
-    shared = [t for t in _turns(name) if len(_key(t)) > 4 and _key(t) in dev]
+    dev = {message_key(t) for t in _turns(DEV_SET)}
+    shared = [t for t in _turns(name) if len(message_key(t)) > 4 and message_key(t) in dev]
     assert not shared
 
 
