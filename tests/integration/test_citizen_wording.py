@@ -88,16 +88,3 @@ def test_greeting_with_a_question_answers_the_question(stack: Stack) -> None:
 def test_a_correction_of_the_city_asks_the_question_again(stack: Stack) -> None:
     reply = text(chat(stack, "海宁人才贷最多贷多少", "不对，我说的是张家港"))
     assert "3000万" in reply
-
-
-def test_a_status_request_beside_a_policy_question_keeps_both(stack: Stack) -> None:
-    first = text(chat(stack, "张家港人才贷最多贷多少，还有我的申请批下来没有"))
-    # The policy answered, and the lookup offered or begun (whichever the NLU made first).
-    assert "3000万" in first
-    assert "查询申请进度" in first or "申请编号" in first
-    sender = uuid.uuid4().hex
-    url = stack.settings.rasa_url
-    rest_message(url, sender, "我的购房补贴批下来没有？另外海宁人才绿卡发给谁")
-    after = text(rest_message(url, sender, "HN-2024-00103 0003"))
-    assert "HN-" in after  # the status (masked number)
-    assert "领军人才" in after  # and the policy question asked beside it

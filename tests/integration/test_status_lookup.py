@@ -146,3 +146,18 @@ def test_no_reply_or_log_holds_personal_data(imported: Stack) -> None:
     assert "Circuit breaker tripped" not in logs
     # The digits typed alone in the tests above ("0003", "9999"), even in debug-level states.
     assert not re.search(r"(?<![\d.:])(0003|9999|1111|3333)(?![\d])", logs)
+
+
+def test_a_policy_question_beside_a_status_request_is_answered_too(imported: Stack) -> None:
+    url = imported.settings.rasa_url
+    first = joined(
+        rest_message(url, uuid.uuid4().hex, "张家港人才贷最多贷多少，还有我的申请批下来没有")
+    )
+    # The policy answered, and the lookup offered or begun (whichever the NLU made first).
+    assert "3000万" in first
+    assert "查询申请进度" in first or "申请编号" in first
+    sender = uuid.uuid4().hex
+    asked = joined(say(imported, sender, "我的购房补贴批下来没有？另外海宁人才绿卡发给谁"))
+    assert "领军人才" in asked  # the policy question answered at once
+    after = joined(say(imported, sender, "HN-2024-00103 0003"))
+    assert "HN-" in after  # then the status (masked number)
