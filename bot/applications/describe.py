@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from bot.applications.privacy import mask_application_no, mask_name
 from bot.db.models import Application
+from bot.text.clauses import clauses
 
 # What each status means for the citizen, and what comes next.
 STATUS_MEANING: Dict[str, str] = {
@@ -56,7 +57,6 @@ STATUS_CUES = (
     "到账了", "发下来", "申请进度", "办理进度", "审核进度",
 )  # fmt: skip
 _DIGIT_RUN = re.compile(r"\d{4}")
-_CLAUSE_END = re.compile(r"[,，。.？?！!；;]+|(?:另外|还有|顺便问一下|顺便问下|顺便)")
 
 
 def asks_status(text: str) -> bool:
@@ -67,9 +67,9 @@ def asks_status(text: str) -> bool:
 def policy_clauses(text: str) -> str:
     """The clauses of a message that do not ask about the citizen's application: the policy
     question asked beside a status request ("我的购房补贴批下来没有，另外人才公寓怎么申请")."""
-    clauses = [c for c in _CLAUSE_END.split(text or "") if c.strip()]
     # A clause with an application number or phone digits belongs to the lookup too.
-    return "，".join(c for c in clauses if not asks_status(c) and not _DIGIT_RUN.search(c))
+    kept = [c for c in clauses(text) if not asks_status(c) and not _DIGIT_RUN.search(c)]
+    return "，".join(kept)
 
 
 def followup_topic(text: str, hint: Optional[str] = None) -> str:

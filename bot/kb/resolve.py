@@ -8,7 +8,6 @@ that nothing fits.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -16,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from bot.kb.models import PolicyEntry
 from bot.kb.reading import QuestionReader
 from bot.kb.search import Hit, KBSearch
+from bot.text.clauses import questions
 from bot.text.normalize import normalize_text
 from bot.text.tokenize import BIGRAM_MARK
 
@@ -40,10 +40,6 @@ LIST_COVERAGE = 0.1
 DOMINANT_RATIO = 1.4
 # How a follow-up that goes on about the programme just answered begins.
 CONTINUATIONS = ("那", "这个", "这项", "它", "那这个", "那么")
-
-
-# Where one question of a message ends and another may begin.
-_CLAUSES = re.compile(r"[?？!！。;；]+|(?:另外|还有|以及|同时|顺便问一下|顺便问下|顺便)")
 
 
 class Kind(str, Enum):
@@ -226,7 +222,7 @@ class Resolver:
         whole = self.resolve(q)
         if whole.kind not in (Kind.ANSWER, Kind.NONE, Kind.CHOOSE):
             return [whole]
-        parts = [p for p in _CLAUSES.split(q.text) if p]
+        parts = questions(q.text)
         if len(parts) < 2:
             return [whole]
         named = self.read(q).region

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -16,6 +15,7 @@ import bm25s
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import PolicyEntry
+from bot.text.clauses import clauses
 from bot.text.normalize import normalize_text
 from bot.text.tokenize import BIGRAM_MARK, Segmenter
 
@@ -50,8 +50,6 @@ GAP_MARKERS = (
 )
 
 
-# Where a message's clauses end: a long message tells its situation first, then asks.
-_CLAUSE_END = re.compile(r"[,，。.？?！!；;：:~～\s]+")
 # A clause (or two adjacent ones) counts for coverage once it has this many words.
 MIN_CLAUSE_WORDS = 2
 WINDOW_CACHE = 256
@@ -214,10 +212,11 @@ class KBSearch:
         return found
 
     def _clause_windows(self, text: str) -> Tuple[Tuple[str, ...], ...]:
-        clauses = [c for c in _CLAUSE_END.split(text) if c]
-        if len(clauses) < 2:
+        # A long message tells its situation first, then asks.
+        parts = clauses(text)
+        if len(parts) < 2:
             return ()
-        spans = clauses + [a + b for a, b in zip(clauses, clauses[1:])]
+        spans = parts + [a + b for a, b in zip(parts, parts[1:])]
         windows = []
         for span in spans:
             terms = self.topic_terms(span)
