@@ -105,16 +105,29 @@ def test_http_api_requires_the_token(stack: Stack) -> None:
     assert _get(f"{base}/status?token={stack.token}") == 200
 
 
-def test_malformed_webhook_body_is_a_client_error(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"",
+        b"[]",
+        b'["a", "b"]',
+        b'{"sender": "x"}',
+        b'{"message": "hi"}',
+        b'{"sender": 7, "message": "hi"}',
+    ],
+)
+def test_malformed_webhook_body_is_a_400_with_a_json_error(stack: Stack, body: bytes) -> None:
     request = urllib.request.Request(
         f"{stack.settings.rasa_url}/webhooks/rest/webhook",
-        data=b"{not json",
+        data=body,
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
-    assert 400 <= info.value.code < 500
+    assert info.value.code == 400
+    assert json.loads(info.value.read().decode("utf-8"))["error"]
 
 
 def test_conversation_survives_a_restart(stack: Stack) -> None:
