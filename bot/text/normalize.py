@@ -107,7 +107,10 @@ class Spellings:
         parts = []
         for variant in sorted(self.table, key=len, reverse=True):
             escaped = re.escape(variant)
-            parts.append(f"(?<![a-z]){escaped}(?![a-z])" if variant.isascii() else escaped)
+            # Whole words only, and never inside an identifier ("ZJG-2024-00202" is an
+            # application number, not 张家港).
+            ascii_word = f"(?<![a-z0-9_-]){escaped}(?![a-z0-9_-])"
+            parts.append(ascii_word if variant.isascii() else escaped)
         self._pattern = re.compile("|".join(parts)) if parts else None
 
     def apply(self, norm: Normalized) -> Normalized:

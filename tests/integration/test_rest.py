@@ -55,7 +55,10 @@ def test_traditional_characters_and_full_width_punctuation(stack: Stack) -> None
 
 def test_out_of_scope_is_not_answered_with_a_policy(stack: Stack) -> None:
     for text in ("今天天气怎么样", "上海的落户政策怎么样", "帮我写一段python代码"):
-        assert "依据" not in joined(ask(stack, text)), text
+        reply = joined(ask(stack, text))
+        assert "依据" not in reply, text
+        # An honest reply, not silence: what the assistant covers (or which cities it serves).
+        assert "超出了我的服务范围" in reply or "只提供海宁市和张家港市" in reply, (text, reply)
 
 
 @pytest.mark.parametrize(

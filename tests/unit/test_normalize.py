@@ -121,8 +121,10 @@ def test_emoji_are_dropped_and_the_words_kept() -> None:
         ("阿拉小囡在海宁读书哪能办", "我们孩子在海宁读书怎么办"),
         ("海宁人材公育怎么申情", "海宁人才公寓怎么申请"),
         ("PhD去ZJG有购方补帖吗", "博士去张家港有购房补贴吗"),
-        # English words match whole words only.
+        # English words match whole words only, never inside an identifier.
         ("masterpiece", "masterpiece"),
+        ("帮我查一下ZJG-2024-00202的进度", "帮我查一下zjg-2024-00202的进度"),
+        ("zjg2024", "zjg2024"),
     ],
 )
 def test_variant_spellings_of_the_vocabulary_are_rewritten(raw: str, expected: str) -> None:
