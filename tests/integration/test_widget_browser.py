@@ -53,6 +53,14 @@ async def serious_accessibility_problems(target: Page | Frame) -> List[Dict[str,
     """axe-core's violations of impact serious or critical on the page (or frame) as it is.
     Injected through the DevTools protocol, which the pages' CSP does not block."""
     assert AXE.is_file(), f"{AXE} is missing: run make widget (npm install in web/widget)"
+    # Colours are judged once the page has settled: a button still fading in (a CSS transition,
+    # slower on a loaded machine) has the contrast of half its colour. Endless animations (a
+    # typing indicator) are not waited for.
+    await target.evaluate(
+        """() => Promise.all(document.getAnimations()
+            .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
+            .map((a) => a.finished.catch(() => null)))"""
+    )
     await target.evaluate(AXE.read_text(encoding="utf-8"))
     return await target.evaluate(
         """async () => (await axe.run(document)).violations
