@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -159,14 +160,22 @@ def test_aspect_buttons_only_for_aspects_with_content(ask: Ask, service: PolicyS
                 assert entry.has_aspect(key), (entry.id, key)
 
 
-def test_a_fact_marked_as_background_and_elsewhere_is_refused(tmp_path: Path) -> None:
+def loan_only_kb(tmp_path: Path, loan: Callable[[str], str]) -> Path:
+    """A knowledge base of the vocabulary and the loan entry, its text changed by ``loan``."""
     root = Path(__file__).resolve().parents[2] / "policies_kb"
     target = tmp_path / "kb"
     (target / "zhangjiagang").mkdir(parents=True)
     (target / "vocabulary.yml").write_text((root / "vocabulary.yml").read_text("utf-8"), "utf-8")
     text = (root / "zhangjiagang" / "zjg_talent_loan.yml").read_text("utf-8")
-    text = text.replace("background:\n", "background:\n  - 单笔最高可达3000万元。\n", 1)
-    (target / "zhangjiagang" / "zjg_talent_loan.yml").write_text(text, "utf-8")
+    (target / "zhangjiagang" / "zjg_talent_loan.yml").write_text(loan(text), "utf-8")
+    return target
+
+
+def test_a_fact_marked_as_background_and_elsewhere_is_refused(tmp_path: Path) -> None:
+    target = loan_only_kb(
+        tmp_path,
+        lambda t: t.replace("background:\n", "background:\n  - 单笔最高可达3000万元。\n", 1),
+    )
     with pytest.raises(KBValidationError) as caught:
         load_kb(target)
     assert "zjg_talent_loan.yml: 字段 background[0]" in str(caught.value)
@@ -190,14 +199,7 @@ def test_scope_is_decided_by_knowledge_base_evidence(
 
 
 def test_a_field_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2] / "policies_kb"
-    target = tmp_path / "kb"
-    (target / "zhangjiagang").mkdir(parents=True)
-    (target / "vocabulary.yml").write_text((root / "vocabulary.yml").read_text("utf-8"), "utf-8")
-    text = (root / "zhangjiagang" / "zjg_talent_loan.yml").read_text("utf-8")
-    (target / "zhangjiagang" / "zjg_talent_loan.yml").write_text(
-        text + "background:\n  - 另一条\n", "utf-8"
-    )
+    target = loan_only_kb(tmp_path, lambda t: t + "background:\n  - 另一条\n")
     with pytest.raises(KBValidationError) as caught:
         load_kb(target)
     assert "zjg_talent_loan.yml" in str(caught.value) and "字段 background 重复" in str(
