@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, PolicyEntry
 from bot.kb.resolve import Kind, Resolution
-from bot.kb.search import GAP_MARKERS, KBSearch
+from bot.kb.search import KBSearch, is_gap
 
 MAX_REPLY_CHARS = 300
 SUPPORTING_FACTS = 3
@@ -101,20 +101,16 @@ def _split(lines: Sequence[str], limit: int = MAX_REPLY_CHARS) -> List[str]:
     return messages
 
 
+def new_facts(entry: PolicyEntry, fields: Sequence[str]) -> List[str]:
+    """The facts of the given fields, in order, that the summary does not already say,
+    without notes on what the sources leave open (background is never among the fields)."""
+    facts = [fact for name in fields for fact in getattr(entry, name)]
+    return [f for f in facts if f.rstrip("。.；;") not in entry.summary and not is_gap(f)]
+
+
 def supporting_facts(entry: PolicyEntry, limit: int = SUPPORTING_FACTS) -> List[str]:
-    """What a citizen gets and must do, beyond the summary: amounts first, then conditions
-    (background never; nothing the summary already says)."""
-    facts = [
-        f
-        for f in (*entry.amounts, *entry.conditions)
-        if f.rstrip("。.；;") not in entry.summary and not is_gap(f)
-    ]
-    return facts[:limit]
-
-
-def is_gap(fact: str) -> bool:
-    """A note on what the sources leave open: honest, but no fact to list."""
-    return any(marker in fact for marker in GAP_MARKERS)
+    """What a citizen gets and must do, beyond the summary: amounts first, then conditions."""
+    return new_facts(entry, ("amounts", "conditions"))[:limit]
 
 
 def said(fact: str, other: str) -> bool:
@@ -123,19 +119,8 @@ def said(fact: str, other: str) -> bool:
     return difflib.SequenceMatcher(None, fact, other).ratio() >= SAME_FACT_RATIO
 
 
-def citizen_facts(entry: PolicyEntry) -> List[str]:
-    """The facts of an entry a citizen can use, in field order: amounts, conditions,
-    materials, process, contact, notes; never background, nor what the summary says or a note
-    on what the sources leave open."""
-    facts = [
-        *entry.amounts,
-        *entry.conditions,
-        *entry.materials,
-        *entry.process,
-        *entry.contact,
-        *(n for n in entry.notes if not is_gap(n)),
-    ]
-    return [f for f in facts if f.rstrip("。.；;") not in entry.summary]
+# The facts of an entry a citizen can use, in this field order (a list question's answer).
+CITIZEN_FIELDS = ("amounts", "conditions", "materials", "process", "contact", "notes")
 
 
 def aspect_buttons(entry: PolicyEntry, exclude: Sequence[str] = ()) -> List[Dict[str, str]]:
@@ -231,7 +216,7 @@ class AnswerComposer:
                 lines.append(entry.summary)
                 facts: List[str] = []
                 matched = [s for f, s in sentences if f not in ("summary", "background")]
-                for fact in matched + citizen_facts(entry):
+                for fact in matched + new_facts(entry, CITIZEN_FIELDS):
                     if not is_gap(fact) and not any(said(fact, f) for f in facts):
                         facts.append(fact)
                 lines.extend(f"· {fact}" for fact in facts[:LIST_FACTS])

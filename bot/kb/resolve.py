@@ -102,6 +102,7 @@ class Resolver:
         self.search = search
         self.kb = search.kb
         self.reader = QuestionReader(self.kb)
+        self._cities = frozenset(e.region for e in self.kb)
         self._name_terms: Dict[str, Tuple[str, ...]] = {}
         self._normalized: Dict[str, str] = {}
 
@@ -208,7 +209,11 @@ class Resolver:
         )
 
     def resolve(self, q: Question) -> Resolution:
-        q = self.read(q)
+        return self._settle(self.read(q))
+
+    def _settle(self, q: Question) -> Resolution:
+        """The resolution of a question already read, asked again for another city when it
+        only names one (or finds nothing)."""
         found = self._resolve(q)
         if found.kind in (Kind.NONE, Kind.NEED_TOPIC) or self._only_city(q):
             again = self._asked_again_elsewhere(q)
@@ -219,13 +224,14 @@ class Resolver:
     def resolve_parts(self, q: Question) -> List[Resolution]:
         """One resolution per question of a message that asks about two programmes ("海宁人才
         绿卡发给谁？健康体检又是给谁的"), else the message's own resolution alone."""
-        whole = self.resolve(q)
+        read = self.read(q)
+        whole = self._settle(read)
         if whole.kind not in (Kind.ANSWER, Kind.NONE, Kind.CHOOSE):
             return [whole]
         parts = questions(q.text)
         if len(parts) < 2:
             return [whole]
-        named = self.read(q).region
+        named = read.region
         answers: List[Resolution] = []
         for part in parts:
             linked = tuple(e.id for e in self._entries(q.linked) if self._said([e], part))
@@ -404,10 +410,10 @@ class Resolver:
         """The entries a list or comparison question is about, in the cities it names (both
         when it compares them or names none), or None when fewer than two match."""
         if q.compares and len(q.regions) != 1:
-            regions = {e.region for e in self.kb}
+            regions = set(self._cities)
         else:
             regions = {q.region or q.known_region} if (q.region or q.known_region) else set()
-        regions = regions or {e.region for e in self.kb}
+        regions = regions or set(self._cities)
         chosen = [e for e in linked if e.region in regions]
         if terms:
             # A list offers candidates: the words of a citizen's situation ("我是硕士刚毕业")
@@ -492,7 +498,7 @@ class Resolver:
             # that the other city has none in the knowledge base, rather than let a citizen of
             # that city take this one for theirs. A programme with a name of its own
             # (“攀峰计划”, quoted in its title) needs no such line.
-            others = sorted({e.region for e in self.kb} - {entry.region})
+            others = sorted(set(self._cities) - {entry.region})
             if len(others) == 1 and "“" not in entry.title:
                 missing_region = others[0]
         return Resolution(

@@ -55,6 +55,11 @@ MIN_CLAUSE_WORDS = 2
 WINDOW_CACHE = 256
 
 
+def is_gap(fact: str) -> bool:
+    """A note on what the sources leave open: honest, but no fact to answer with."""
+    return any(marker in fact for marker in GAP_MARKERS)
+
+
 @dataclass(frozen=True)
 class Hit:
     entry: PolicyEntry
@@ -266,9 +271,7 @@ class KBSearch:
                 score = sum(self.idf(t) or 1.0 for t in overlap)
                 # Background counts in full when the question asks for results (``background``).
                 asked = field == "background" and background
-                if (field in HALF_WEIGHT_FIELDS and not asked) or any(
-                    m in sentence for m in GAP_MARKERS
-                ):
+                if (field in HALF_WEIGHT_FIELDS and not asked) or is_gap(sentence):
                     score /= 2
                 # Equal matches: the more focused (shorter) sentence says more about them.
                 scored.append((score, score / len(words), -order, field, sentence))
