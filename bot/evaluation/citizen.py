@@ -1,8 +1,9 @@
 """Citizen-style evaluation sets (``tests/eval/citizen/``): what citizens really write.
 
 Each set is written from the two source papers only, by someone who has not seen the training
-data, the knowledge base or the other sets (docs/nlu.md). ``dev.yml`` drives the work and may be
-read; the judging sets (``judge_*.yml``) are frozen and scored, never read for tuning.
+data, the knowledge base or the other sets (docs/nlu.md). ``dev.yml`` and ``dev_2.yml`` drive
+the work and may be read; the judging sets (``judge_*.yml``) are frozen and scored, never read for
+tuning.
 
 An item is a conversation; its last turn is scored by what the citizen should get:
 - ``answer``: every group of ``facts`` has one of its strings in the reply;
@@ -29,6 +30,13 @@ from bot.text.normalize import to_simplified
 
 CITIZEN_DIR = Path("tests/eval/citizen")
 DEV_SET = "dev"
+
+
+def is_dev(name: str) -> bool:
+    """Development sets (``dev``, ``dev_2``…) may be read; every other set judges."""
+    return name == DEV_SET or name.startswith(f"{DEV_SET}_")
+
+
 KINDS = ("answer", "clarify", "honest", "out_of_scope")
 CLASSES = (
     "long_context",
@@ -313,7 +321,7 @@ def run_citizen(settings: Any, names: Sequence[str], url: Optional[str]) -> int:
             report[name] = evaluate_set(
                 items, lambda s, t: rest_message(base, s, t), allowed, run_id, name
             )
-            print_set(name, report[name], show_failures=name == DEV_SET)
+            print_set(name, report[name], show_failures=is_dev(name))
     finally:
         if stack is not None:
             stack.stop()

@@ -36,12 +36,12 @@ import yaml
 
 from bot.config import Settings
 from bot.evaluation.citizen import (
-    DEV_SET,
     TARGET_CLASS,
     TARGET_OVERALL,
     assistant_texts,
     evaluate_set,
     invented_numbers,
+    is_dev,
     kb_numbers,
     load_set,
     print_set,
@@ -646,7 +646,7 @@ def citizen_targets(report: Dict[str, Any]) -> List[Target]:
     targets: List[Target] = []
     citizen = report.get("citizen") or {}
     for name, figures in citizen.items():
-        if name == DEV_SET:
+        if is_dev(name):
             continue
         targets.append(
             Target(
@@ -868,7 +868,7 @@ def _print_summary(report: Dict[str, Any], targets: Sequence[Target], out_dir: P
         print(f"- 域外问题给出了政策答案：{a['text']} → {a['got'][:80]!r}")
     for name, figures in (report.get("citizen") or {}).items():
         # Failures of the development set only: a judging set's items must not guide work.
-        print_set(name, figures, show_failures=name == DEV_SET)
+        print_set(name, figures, show_failures=is_dev(name))
     print("\n" + format_table(("指标 metric", "数值 value"), _figures_rows(report)))
     print("\n" + format_table(TARGET_HEADERS, [t.row() for t in targets]))
     print(f"\n报告：{out_dir / 'report.md'}，{out_dir / 'report.json'}", flush=True)

@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, PolicyEntry
-from bot.kb.resolve import Kind, Resolution
+from bot.kb.resolve import MIN_DETAIL_IDF, Kind, Resolution
 from bot.kb.search import KBSearch, is_gap
 
 MAX_REPLY_CHARS = 300
@@ -26,7 +26,10 @@ SIDE_BY_SIDE = 2
 MAX_BUTTONS = 4
 LIST_BUTTONS = 6
 # A list line's key figure is cut to this many characters.
-LIST_FACT_CHARS = 30
+LIST_FACT_CHARS = 36
+MIN_SUBSTANCE_CHARS = 8
+# Where a list line's fact about the question may come from (not the city's results).
+FACT_FIELDS = ("amounts", "conditions", "materials", "process", "contact", "basis", "notes")
 
 
 @dataclass
@@ -63,6 +66,15 @@ def key_fact(entry: PolicyEntry) -> str:
     # The summary's first clause: the rest may only say what the sources leave open.
     amounts = [a for a in entry.amounts if not is_gap(a)]
     fact = amounts[0] if amounts else re.split(r"[；;。]", entry.summary)[0]
+    _, colon, substance = fact.partition("：")
+    if colon and len(substance) >= MIN_SUBSTANCE_CHARS:
+        # "海宁由……协同解决引进人才子女就学：按“免试就近入学”原则……": what follows the
+        # colon is what the programme does.
+        fact = substance
+    return cut_short(fact)
+
+
+def cut_short(fact: str) -> str:
     if len(fact) <= LIST_FACT_CHARS:
         return fact
     cut = LIST_FACT_CHARS - 1
@@ -290,13 +302,25 @@ class AnswerComposer:
             if entry.region != city:
                 city = entry.region
                 lines.append(f"【{city}】")
-            lines.append(f"{n}. {display_title(entry)}：{key_fact(entry)}")
+            fact = self._focused_fact(entry, res.detail_terms) or key_fact(entry)
+            lines.append(f"{n}. {display_title(entry)}：{fact}")
         lines.append("请点击下方按钮或告诉我名称，查看某一项的条件、金额和办理方式。")
         buttons = [
             {"title": display_title(e), "payload": payload("ask_policy", policy=e.id)}
             for e in res.candidates[:LIST_BUTTONS]
         ]
         return self._pack(lines, buttons)
+
+    def _focused_fact(self, entry: PolicyEntry, terms: Sequence[str]) -> str:
+        """The entry's fact about what the list question asks ("给创业的载体" -> the
+        incubator's size), when the question says more than the entry's name."""
+        names = "".join((entry.title, *entry.aliases))
+        asked = [t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF]
+        if not asked:
+            return ""
+        found = self.search.best_sentences(entry, asked, limit=2, fields=FACT_FIELDS)
+        facts = [sentence for _, sentence in found if not is_gap(sentence)]
+        return cut_short(facts[0]) if facts else ""
 
     def _ask_region(self, res: Resolution) -> Reply:
         topic = res.candidates[0].aliases[0] if res.candidates else "该政策"

@@ -22,6 +22,8 @@ class Reading:
     wants_list: bool = False  # "有哪些", "有什么补贴"
     compares: bool = False  # "哪个好", or two cities named
     asks_background: bool = False  # "多少人拿到了": the city's results are the answer
+    # The text without the comparison's own words ("谁力度大", "两个城市"): what it is about.
+    topic_text: str = ""
 
 
 # Words before a city that take it back ("不是海宁，是张家港").
@@ -101,7 +103,11 @@ class QuestionReader:
         opened: Set[int] = set()
         _find(text, self._openers, opened)
         wants_list = bool(_find(text, self._list_markers, set(opened)))
-        compares = len(regions) > 1 or bool(_find(text, self._compare_markers, set(opened)))
+        comparing = _find(text, self._compare_markers, set(opened))
+        compares = len(regions) > 1 or bool(comparing)
+        topic_text = text
+        for start, phrase in comparing:
+            topic_text = topic_text[:start] + " " * len(phrase) + topic_text[start + len(phrase) :]
         asks_background = bool(_find(text, self._background_markers, set(opened)))
         return Reading(
             aspects=aspects,
@@ -109,4 +115,5 @@ class QuestionReader:
             wants_list=wants_list,
             compares=compares,
             asks_background=asks_background,
+            topic_text=topic_text,
         )

@@ -70,6 +70,7 @@ class Question:
     wants_list: bool = False
     compares: bool = False
     asks_background: bool = False
+    topic_text: str = ""  # the text without a comparison's own words
 
     @property
     def aspect(self) -> Optional[str]:
@@ -206,6 +207,7 @@ class Resolver:
             wants_list=reading.wants_list,
             compares=reading.compares,
             asks_background=reading.asks_background,
+            topic_text=reading.topic_text,
         )
 
     def resolve(self, q: Question) -> Resolution:
@@ -249,13 +251,16 @@ class Resolver:
         assert found.entry is not None
         if found.entry.id in q.linked:
             return True
-        terms = self.search.topic_terms(q.text)
+        terms = self._terms(q)
         return bool(terms) and self.search.coverage(found.entry, terms) >= DOUBTFUL_COVERAGE
+
+    def _terms(self, q: Question) -> List[str]:
+        return self.search.topic_terms(q.topic_text or q.text)
 
     def _only_city(self, q: Question) -> bool:
         """A message that names a city and asks nothing new ("那海宁呢", "不对，是张家港")."""
         # Words the knowledge base never uses ("不好意思打错了") say nothing new either.
-        terms = self.search.topic_terms(q.text)
+        terms = self._terms(q)
         return bool(q.region) and not q.aspects and not any(self.search.idf(t) for t in terms)
 
     def _asked_again_elsewhere(self, q: Question) -> Optional[Resolution]:
@@ -270,7 +275,7 @@ class Resolver:
 
     def _resolve(self, q: Question) -> Resolution:
         region = q.region or q.known_region
-        terms = self.search.topic_terms(q.text)
+        terms = self._terms(q)
 
         if q.other_place and not q.region:
             # "南京的人才公寓": never answer with one of our cities' policies.
@@ -415,6 +420,9 @@ class Resolver:
             regions = {q.region or q.known_region} if (q.region or q.known_region) else set()
         regions = regions or set(self._cities)
         chosen = [e for e in linked if e.region in regions]
+        if q.compares and len(chosen) >= 2:
+            # Two programmes named and compared ("购房补贴和租房补贴哪个划算"): those two.
+            return Resolution(Kind.LIST, candidates=tuple(chosen), detail_terms=tuple(terms))
         if terms:
             # A list offers candidates: the words of a citizen's situation ("我是硕士刚毕业")
             # need not all be covered, as long as the entry speaks of part of the question.
@@ -449,6 +457,13 @@ class Resolver:
         per_city: Dict[str, List[PolicyEntry]] = {}
         for entry in chosen:
             per_city.setdefault(entry.region, []).append(entry)
+        if len(q.regions) > 1 and len(per_city) == 1 and terms:
+            # Two cities compared on what only one of them has ("两地的人才公寓有什么区别"):
+            # that city's programme, saying the other has none in the knowledge base.
+            (city,) = per_city
+            missing = sorted(set(q.regions) - {city})
+            best = self._city_best(terms, city) or per_city[city][0]
+            return self._answer(best, q, terms, missing_region=missing[0] if missing else None)
         if len(per_city) > 1 and terms and not linked:
             # Two cities compared on one topic: each city's clearly best entry, side by side.
             tops = [self._city_best(terms, city) for city in sorted(per_city)]

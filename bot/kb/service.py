@@ -18,8 +18,9 @@ from bot.kb.resolve import (
     Resolution,
     Resolver,
 )
-from bot.kb.search import KBSearch
+from bot.kb.search import KBSearch, domain_words
 from bot.text.normalize import Spellings, normalize_text
+from bot.text.sounds import SoundIndex
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,11 @@ class PolicyService:
         self.resolver = Resolver(self.search)
         self.composer = AnswerComposer(kb, self.search)
         # The normaliser's rewrites come from the knowledge base, read at run time.
-        self.spellings = Spellings(kb.vocabulary.spellings)
+        vocab = kb.vocabulary
+        sounds = SoundIndex(
+            [*domain_words(kb), *vocab.spellings.values()], is_word=self.search.segmenter.is_word
+        )
+        self.spellings = Spellings(vocab.spellings, sounds)
         self._names = {normalize_text(name) for entry in kb for name in entry.names}
 
     def has_topic(self, text: str) -> bool:

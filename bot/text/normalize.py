@@ -12,7 +12,9 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from bot.text.sounds import SoundIndex
 
 # Long enough for any real question, short enough that featurising stays cheap.
 MAX_MESSAGE_CHARS = 500
@@ -100,10 +102,12 @@ def _repeats_too_often(out_chars: List[str], ch: str) -> bool:
 class Spellings:
     """Variant spellings rewritten to a standard form (the knowledge base's ``spellings``):
     English and pinyin words match whole words only, Chinese variants anywhere; longer
-    variants win."""
+    variants win. With ``sounds``, the knowledge base's words typed in pinyin or as homophone
+    typos are restored too (bot.text.sounds)."""
 
-    def __init__(self, table: Mapping[str, str]) -> None:
+    def __init__(self, table: Mapping[str, str], sounds: Optional[SoundIndex] = None) -> None:
         self.table = dict(table)
+        self.sounds = sounds
         parts = []
         for variant in sorted(self.table, key=len, reverse=True):
             escaped = re.escape(variant)
@@ -114,30 +118,42 @@ class Spellings:
         self._pattern = re.compile("|".join(parts)) if parts else None
 
     def apply(self, norm: Normalized) -> Normalized:
-        if self._pattern is None:
-            return norm
-        chars: List[str] = []
-        offsets: List[int] = []
-        last = 0
-        for match in self._pattern.finditer(norm.text):
-            start, end = match.span()
-            chars.extend(norm.text[last:start])
-            offsets.extend(norm.offsets[last:start])
-            standard = self.table[match.group(0)]
-            # The standard form maps back onto the variant's whole span: first character to
-            # its start, last to its end.
-            chars.extend(standard)
-            last_i = len(standard) - 1
-            offsets.extend(
-                norm.offsets[end - 1 if i == last_i else min(start + i, end - 1)]
-                for i in range(len(standard))
-            )
-            last = end
-        if last == 0:
-            return norm
-        chars.extend(norm.text[last:])
-        offsets.extend(norm.offsets[last:])
-        return Normalized("".join(chars), tuple(offsets), norm.original_length, norm.truncated)
+        if self.sounds is not None:
+            # Pinyin first, so that a phrase spelt out ("haining rencai lvka") becomes one.
+            norm = _rewrite(norm, self.sounds.pinyin(norm.text))
+        if self._pattern is not None:
+            spans = [
+                (m.start(), m.end(), self.table[m.group(0)])
+                for m in self._pattern.finditer(norm.text)
+            ]
+            norm = _rewrite(norm, spans)
+        if self.sounds is not None:
+            norm = _rewrite(norm, self.sounds.typos(norm.text))
+        return norm
+
+
+def _rewrite(norm: Normalized, spans: Sequence[Tuple[int, int, str]]) -> Normalized:
+    """``norm`` with each (start, end) span replaced by its standard form; the standard form
+    maps back onto the span's whole original extent (first character to its start, last to
+    its end)."""
+    if not spans:
+        return norm
+    chars: List[str] = []
+    offsets: List[int] = []
+    last = 0
+    for start, end, standard in spans:
+        chars.extend(norm.text[last:start])
+        offsets.extend(norm.offsets[last:start])
+        chars.extend(standard)
+        last_i = len(standard) - 1
+        offsets.extend(
+            norm.offsets[end - 1 if i == last_i else min(start + i, end - 1)]
+            for i in range(len(standard))
+        )
+        last = end
+    chars.extend(norm.text[last:])
+    offsets.extend(norm.offsets[last:])
+    return Normalized("".join(chars), tuple(offsets), norm.original_length, norm.truncated)
 
 
 def normalize(

@@ -55,6 +55,10 @@ class Segmenter:
             self._subwords[word] = parts
         return parts
 
+    def is_word(self, text: str) -> bool:
+        """Whether jieba's dictionary (with the added words) knows ``text`` as a word."""
+        return bool(self._jieba.FREQ.get(text))
+
     def words(self, text: str) -> List[str]:
         """All words, punctuation and whitespace removed."""
         pieces = self._jieba.lcut(text, HMM=True)
