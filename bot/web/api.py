@@ -1,4 +1,4 @@
-"""The console API (JSON, ../shared/SPEC.md), which the console itself uses."""
+"""The console API (JSON, docs/contract.md), which the console itself uses."""
 
 from __future__ import annotations
 
