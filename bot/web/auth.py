@@ -1,11 +1,14 @@
-"""Who is calling the web server: a bearer token (API clients) or the console's session
-cookie, which must come with a CSRF token on every request that changes something."""
+"""Who is calling the web server: a staff member, by a bearer token (API clients) or the
+console's session cookie, which must come with a CSRF token on every request that changes
+something. ``bot.web.access`` decides what a route needs; the checks themselves are here."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from typing import Optional
+import json
+from typing import Optional, Tuple
 
 from aiohttp import web
 
@@ -49,28 +52,28 @@ def json_error(status: int, message: str) -> web.HTTPException:
 
 
 def _json(message: str) -> str:
-    import json
-
     return json.dumps({"error": message}, ensure_ascii=False)
 
 
-async def authenticate(request: web.Request, role: Optional[str] = None) -> Staff:
-    """The staff member of the request; 401 without valid credentials, 403 without the role,
-    403 for a cookie-authenticated change without the session's CSRF token."""
-    directory = request.app[STAFF]
+# -- staff ---------------------------------------------------------------------------------
+
+
+def credentials(request: web.Request) -> Tuple[Optional[str], bool]:
+    """The staff token of the request and whether it came as the session cookie."""
     token = bearer(request)
-    via_cookie = False
-    if token is None:
-        token = request.cookies.get(SESSION_COOKIE)
-        via_cookie = token is not None
-    staff = directory.authenticate(token) if token else None
-    if staff is None:
-        raise json_error(401, "未登录或登录已过期")
-    if via_cookie and request.method not in SAFE_METHODS:
-        expected = csrf_token(request.app[SECRET], token or "")
-        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
-            raise json_error(403, "请求缺少有效的 CSRF 令牌，请刷新页面")
-    if role is not None and staff.role != role:
-        raise json_error(403, "没有此操作的权限")
-    request["token"] = token
-    return staff
+    if token is not None:
+        return token, False
+    token = request.cookies.get(SESSION_COOKIE)
+    return token, token is not None
+
+
+async def staff_of(request: web.Request, token: Optional[str]) -> Optional[Staff]:
+    """The active account of ``token``; the query runs in a thread, off the event loop."""
+    if not token:
+        return None
+    return await asyncio.to_thread(request.app[STAFF].authenticate, token)
+
+
+def csrf_ok(request: web.Request, token: str) -> bool:
+    expected = csrf_token(request.app[SECRET], token)
+    return hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), expected.encode())

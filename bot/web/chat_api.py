@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 
 from bot.handoff.transcript import specialist_name
+from bot.web.access import public
 from bot.web.api import json_ok, read_json
 from bot.web.auth import json_error
 from bot.web.keys import EVENTS, FEEDBACK, TICKETS
@@ -31,6 +32,7 @@ def _session_id(request: web.Request) -> str:
 
 
 @routes.get("/api/chat/history")
+@public
 async def history(request: web.Request) -> web.Response:
     """The latest messages of the session, oldest first, as the widget shows them:
     ``{"role": "user"|"bot"|"staff", "text", "time"}``, with ``buttons`` (title, payload),
@@ -41,6 +43,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/chat/state")
+@public
 async def state(request: web.Request) -> web.Response:
     """``{"handoff": "none"|"waiting"|"active", "specialist": "王**"|null}``."""
     session_id = _session_id(request)
@@ -52,6 +55,7 @@ async def state(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/chat/feedback")
+@public
 async def feedback(request: web.Request) -> web.Response:
     """``{"session_id", "answer": the bot's text, "helpful": true|false}`` from the widget."""
     body = await read_json(request)
