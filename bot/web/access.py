@@ -3,8 +3,10 @@ application by one middleware (``access_control``). A route that declares nothin
 signed-in staff member, so a new route that forgets its declaration is closed, not open.
 
 - ``@public``: anyone (login, the demo and chat pages, health and readiness, the socket.io
-  relay, metrics with their own check, the widget's endpoints). Static assets under
+  relay, metrics with their own check, starting a widget session). Static assets under
   ``/static/`` are public too.
+- ``@widget``: the browser that owns the widget session named by ``session_id`` (query, or the
+  JSON body of a POST), proven by the session's secret (``X-Chat-Secret``); 404 otherwise.
 - ``@signed_in()`` / ``@signed_in("admin")``: a staff member with a valid token (bearer, or the
   session cookie plus the CSRF token on changes), with one of the roles if any are named
   (admins have every right). 401 without a valid token, 403 without the CSRF token or the role;
@@ -16,7 +18,7 @@ A path or method the router does not know gets its 404 or 405 (JSON under ``/api
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, FrozenSet, TypeVar
+from typing import Any, Awaitable, Callable, FrozenSet, Optional, TypeVar
 
 from aiohttp import web
 
@@ -27,11 +29,12 @@ from bot.web.auth import (
     csrf_ok,
     json_error,
     staff_of,
+    widget_session_ok,
 )
 
-PUBLIC, SIGNED_IN = "public", "signed_in"
+PUBLIC, WIDGET, SIGNED_IN = "public", "widget", "signed_in"
 # What the middleware leaves in the request for the handler.
-STAFF_MEMBER, TOKEN = "staff", "token"
+STAFF_MEMBER, TOKEN, CHAT_SESSION = "staff", "token", "chat_session"
 LOGIN_PAGE = "/console/login"
 
 _ATTR = "__access_rule__"
@@ -41,7 +44,7 @@ H = TypeVar("H", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Rule:
-    who: str  # PUBLIC or SIGNED_IN
+    who: str  # PUBLIC, WIDGET or SIGNED_IN
     roles: FrozenSet[str] = frozenset()  # SIGNED_IN: the roles that may (beside admin); empty: any
 
     def allows(self, role: str) -> bool:
@@ -60,6 +63,7 @@ def _declare(rule: Rule) -> Callable[[H], H]:
 
 
 public = _declare(Rule(PUBLIC))
+widget = _declare(Rule(WIDGET))
 
 
 def signed_in(*roles: str) -> Callable[[H], H]:
@@ -83,7 +87,9 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route or method: the router's 404 or 405
     rule = rule_of(request.match_info.route)
-    if rule.who != PUBLIC:
+    if rule.who == WIDGET:
+        request[CHAT_SESSION] = await _widget_session(request)
+    elif rule.who != PUBLIC:
         await _check_staff(request, rule)
     return await handler(request)
 
@@ -104,3 +110,21 @@ async def _check_staff(request: web.Request, rule: Rule) -> None:
         raise json_error(403, "没有此操作的权限")
     request[STAFF_MEMBER] = staff
     request[TOKEN] = token
+
+
+async def _widget_session(request: web.Request) -> str:
+    session_id: Optional[Any] = request.query.get("session_id")
+    json_body = request.method == "POST" and request.content_type == "application/json"
+    if session_id is None and json_body:
+        try:
+            body = await request.json()  # kept by aiohttp: the handler reads it again
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            session_id = body.get("session_id")
+    if not session_id or not isinstance(session_id, str):
+        raise json_error(400, "缺少 session_id")
+    if not widget_session_ok(request, session_id):
+        # The same answer for every id we did not issue to this browser: nothing is told.
+        raise json_error(404, "会话不存在或会话凭证无效，请重新开始对话")
+    return session_id

@@ -43,6 +43,7 @@ from bot.web.keys import (
     STAFF,
     TEMPLATES,
     TICKETS,
+    WIDGET_KEY,
 )
 from bot.web.live import Changes
 
@@ -236,6 +237,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[SECRET] = settings.web_secret()
+    app[WIDGET_KEY] = settings.widget_secret()
     app[SECURE_COOKIES] = os.environ.get("WEB_SECURE_COOKIES", "").lower() in ("1", "true")
     app[STAFF] = StaffDirectory(settings.database_url, clock)
     app[TICKETS] = HandoffService(settings.database_url, clock)

@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from bot.handoff.staff import StaffDirectory
 from bot.handoff.tickets import HandoffService
 from bot.runner import free_port
-from bot.web.access import PUBLIC, SIGNED_IN, rule_of, signed_in
+from bot.web.access import PUBLIC, SIGNED_IN, WIDGET, rule_of, signed_in
 from bot.web.app import create_app
-from bot.web.auth import CSRF_HEADER, SESSION_COOKIE
+from bot.web.auth import CHAT_SECRET_HEADER, CSRF_HEADER, SESSION_COOKIE
 from tests.unit.test_web_api import PASSWORD, auth, login, open_ticket, write_tracker_events
 
 # The routes open without a staff login, and why. A new public route must be added here.
@@ -33,9 +33,10 @@ ALLOW_LIST: Dict[Tuple[str, str], str] = {
     ("GET", "/"): PUBLIC,  # the demo page
     ("GET", "/chat"): PUBLIC,  # the widget's page
     ("*", "/socket.io/"): PUBLIC,  # the widget's conversation, relayed to Rasa
-    ("GET", "/api/chat/history"): PUBLIC,  # the widget's session id
-    ("GET", "/api/chat/state"): PUBLIC,
-    ("POST", "/api/chat/feedback"): PUBLIC,
+    ("POST", "/api/chat/session"): PUBLIC,  # starts a widget session
+    ("GET", "/api/chat/history"): WIDGET,  # the session's secret
+    ("GET", "/api/chat/state"): WIDGET,
+    ("POST", "/api/chat/feedback"): WIDGET,
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # its own check: loopback or METRICS_TOKEN
@@ -273,7 +274,8 @@ def test_no_request_runs_a_database_query_on_the_event_loop(
         queries.clear()
         admin = await login(client, "boss")  # the cookie, too
         csrf = (await (await client.get("/api/me")).json())["csrf"]
-        chat = {"session_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90"}
+        chat = await (await client.post("/api/chat/session")).json()
+        widget = {CHAT_SECRET_HEADER: chat["secret"]}
         calls = sorted(
             (r for r in app.router.routes() if r.method != "HEAD"),
             key=lambda r: (key(r)[1] == "/api/logout", order.get(r.method, 1)),
@@ -287,7 +289,7 @@ def test_no_request_runs_a_database_query_on_the_event_loop(
                 if method == "GET":
                     path += f"?session_id={chat['session_id']}"
                 body = {"session_id": chat["session_id"], "answer": "回答", "helpful": True}
-                headers = {}
+                headers = widget
             else:
                 headers = {**auth(admin), CSRF_HEADER: csrf} if method in MUTATING else {}
             if path == "/api/stream":
