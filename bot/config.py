@@ -50,6 +50,11 @@ class Settings:
         """Key of the console's CSRF tokens."""
         return stored_secret(self.var_dir, "WEB_SECRET", "web_secret")
 
+    def widget_secret(self) -> str:
+        """Key of the web widget's session secrets (an HMAC of the session id): kept apart
+        from ``WEB_SECRET`` so that renewing one does not end the other's sessions."""
+        return stored_secret(self.var_dir, "WIDGET_SECRET", "widget_secret")
+
     @property
     def model_path(self) -> Path:
         return self.models_dir / f"{MODEL_NAME}.tar.gz"

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from bot.text.normalize import normalize_text
 
-# SPEC: 6 to 32 characters of ASCII letters, digits and "-", with at least one digit.
+# docs/contract.md: 6 to 32 characters of ASCII letters, digits and "-", with at least one digit.
 APPLICATION_NO_PATTERN = re.compile(r"^(?=[A-Z0-9-]*[0-9])[A-Z0-9-]{6,32}$")
 APPLICATION_NO_EXAMPLE = "HN-2024-00101"
 

@@ -1,4 +1,4 @@
-"""Import of a city's application export (docs/applications.md, SPEC "Application export format").
+"""Import of a city's application export (docs/applications.md, docs/contract.md).
 
 Every row and field of both files is validated before anything is written; all problems are
 collected (file, line as in the file with the header on line 1, column, reason) and raised
@@ -101,7 +101,7 @@ class ImportSummary:
     unchanged: int = 0
     events_inserted: int = 0
     events_unchanged: int = 0
-    # Same event (application, time, status) whose note changed; not in SPEC, 0 in most imports.
+    # Same event (application, time, status) whose note changed (not in the contract); mostly 0.
     events_updated: int = 0
 
     def __str__(self) -> str:

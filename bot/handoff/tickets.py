@@ -66,7 +66,7 @@ class Opened:
 
 
 def ticket_dict(ticket: HandoffTicket) -> Dict[str, Any]:
-    """The ticket as the console API returns it (../shared/SPEC.md) plus console fields."""
+    """The ticket as the console API returns it (docs/contract.md) plus console fields."""
     return {
         "id": ticket.id,
         "sender_id": ticket.sender_id,

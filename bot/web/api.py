@@ -1,4 +1,5 @@
-"""The console API (JSON, ../shared/SPEC.md), which the console itself uses."""
+"""The console API (JSON, docs/contract.md), which the console itself uses. Who may call
+each route is declared beside it (``bot.web.access``) and checked by the middleware."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from aiohttp import web
 from bot.handoff.models import TICKET_STATUSES
 from bot.handoff.staff import LoginLocked, StaffError, StaffView
 from bot.handoff.tickets import TicketConflict, TicketNotFound
-from bot.web.auth import SESSION_COOKIE, authenticate, csrf_token, json_error
+from bot.web.access import TOKEN, current_staff, public, signed_in
+from bot.web.auth import SESSION_COOKIE, csrf_token, json_error
 from bot.web.keys import (
     CANNED,
     CHANGES,
@@ -79,6 +81,7 @@ def _ticket_errors(exc: Exception) -> web.HTTPException:
 
 
 @routes.post("/api/login")
+@public
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request)
     username = text_field(body, "username") or ""
@@ -105,23 +108,24 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/logout")
+@signed_in()
 async def logout(request: web.Request) -> web.Response:
-    await authenticate(request)
-    await _sync(request.app[STAFF].logout, request["token"])
+    await _sync(request.app[STAFF].logout, request[TOKEN])
     response = json_ok({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 @routes.get("/api/me")
+@signed_in()
 async def me(request: web.Request) -> web.Response:
-    staff = await authenticate(request)
+    staff = current_staff(request)
     return json_ok(
         {
             "username": staff.username,
             "display_name": staff.display_name,
             "role": staff.role,
-            "csrf": csrf_token(request.app[SECRET], request["token"]),
+            "csrf": csrf_token(request.app[SECRET], request[TOKEN]),
         }
     )
 
@@ -130,8 +134,8 @@ async def me(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/handoffs")
+@signed_in()
 async def list_handoffs(request: web.Request) -> web.Response:
-    await authenticate(request)
     status = request.query.get("status") or None
     if status is not None and status not in TICKET_STATUSES:
         raise json_error(400, "status 须为 waiting、active 或 closed")
@@ -140,8 +144,8 @@ async def list_handoffs(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/handoffs/{id:\d{1,9}}")
+@signed_in()
 async def get_handoff(request: web.Request) -> web.Response:
-    await authenticate(request)
     try:
         ticket = await _sync(request.app[TICKETS].get, _ticket_id(request))
     except TicketNotFound as exc:
@@ -151,8 +155,9 @@ async def get_handoff(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/claim")
+@signed_in()
 async def claim(request: web.Request) -> web.Response:
-    staff = await authenticate(request)
+    staff = current_staff(request)
     try:
         ticket = await _sync(request.app[TICKETS].claim, _ticket_id(request), staff)
     except (TicketNotFound, TicketConflict) as exc:
@@ -162,8 +167,9 @@ async def claim(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/messages")
+@signed_in()
 async def post_message(request: web.Request) -> web.Response:
-    staff = await authenticate(request)
+    staff = current_staff(request)
     body = await read_json(request)
     text = text_field(body, "text") or ""
     try:
@@ -179,8 +185,9 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/notes")
+@signed_in()
 async def post_note(request: web.Request) -> web.Response:
-    staff = await authenticate(request)
+    staff = current_staff(request)
     body = await read_json(request)
     try:
         note = await _sync(
@@ -192,8 +199,9 @@ async def post_note(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/handoffs/{id:\d{1,9}}/close")
+@signed_in()
 async def close(request: web.Request) -> web.Response:
-    staff = await authenticate(request)
+    staff = current_staff(request)
     try:
         ticket = await _sync(request.app[TICKETS].close, _ticket_id(request), staff)
     except (TicketNotFound, TicketConflict) as exc:
@@ -204,15 +212,15 @@ async def close(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/canned-replies")
+@signed_in()
 async def canned_replies(request: web.Request) -> web.Response:
-    await authenticate(request)
     return json_ok(request.app[CANNED])
 
 
 @routes.get("/api/feedback")
+@signed_in("admin")
 async def feedback_summary(request: web.Request) -> web.Response:
     """Admins: 有帮助 / 没帮助 totals and the answers most often found unhelpful."""
-    await authenticate(request, role="admin")
     return json_ok(await _sync(request.app[FEEDBACK].summary))
 
 
@@ -220,14 +228,15 @@ async def feedback_summary(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/staff")
+@signed_in("admin")
 async def list_staff(request: web.Request) -> web.Response:
-    await authenticate(request, role="admin")
     return json_ok([s.as_dict() for s in await _sync(request.app[STAFF].list)])
 
 
 @routes.post("/api/staff")
+@signed_in("admin")
 async def create_staff(request: web.Request) -> web.Response:
-    actor = await authenticate(request, role="admin")
+    actor = current_staff(request)
     body = await read_json(request)
     try:
         created = await _sync(
@@ -244,8 +253,9 @@ async def create_staff(request: web.Request) -> web.Response:
 
 
 @routes.patch(r"/api/staff/{id:\d{1,9}}")
+@signed_in("admin")
 async def update_staff(request: web.Request) -> web.Response:
-    actor = await authenticate(request, role="admin")
+    actor = current_staff(request)
     body = await read_json(request)
     active = body.get("active")
     if active is not None and not isinstance(active, bool):
@@ -269,9 +279,9 @@ async def update_staff(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/stream")
+@signed_in()
 async def stream(request: web.Request) -> web.StreamResponse:
     """``GET /api/stream``: an event ``update`` with the current version whenever it changes."""
-    await authenticate(request)
     changes: Changes = request.app[CHANGES]
     response = web.StreamResponse(
         headers={

@@ -27,7 +27,8 @@ from bot.handoff.staff import StaffDirectory
 from bot.handoff.tickets import HandoffService
 from bot.handoff.transcript import TrackerEvents
 from bot.web import api, chat_api, socket_proxy
-from bot.web.auth import SESSION_COOKIE, csrf_token
+from bot.web.access import TOKEN, access_control, current_staff, public, signed_in
+from bot.web.auth import SESSION_COOKIE, csrf_token, staff_of
 from bot.web.keys import (
     CANNED,
     CHANGES,
@@ -42,6 +43,7 @@ from bot.web.keys import (
     STAFF,
     TEMPLATES,
     TICKETS,
+    WIDGET_KEY,
 )
 from bot.web.live import Changes
 
@@ -129,18 +131,13 @@ def render(request: web.Request, name: str, **context: Any) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
-async def _page_staff(request: web.Request) -> Optional[Any]:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    return await asyncio.to_thread(request.app[STAFF].authenticate, token)
-
-
+@public
 async def index(request: web.Request) -> web.StreamResponse:
     """A plain city talent-service page with the widget (the demo of the embedding)."""
     return render(request, "demo.html")
 
 
+@public
 async def chat_page(request: web.Request) -> web.StreamResponse:
     """The widget's chat: full page on phones and in WeChat's browser, or in the launcher's
     frame (which is why this page alone may be framed)."""
@@ -149,36 +146,36 @@ async def chat_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@public
 async def login_page(request: web.Request) -> web.StreamResponse:
-    if await _page_staff(request) is not None:
+    if await staff_of(request, request.cookies.get(SESSION_COOKIE)) is not None:
         raise web.HTTPFound("/console")
     return render(request, "login.html")
 
 
-async def _signed_in_page(request: web.Request, template: str, admin: bool = False) -> web.Response:
-    """A console page for the signed-in staff member, with the session's CSRF token."""
-    staff = await _page_staff(request)
-    if staff is None:
-        raise web.HTTPFound("/console/login")
-    if admin and staff.role != "admin":
-        raise web.HTTPForbidden(text="只有管理员可以打开此页面")
-    csrf = csrf_token(request.app[SECRET], request.cookies[SESSION_COOKIE])
-    return render(request, template, staff=staff, csrf=csrf)
+def _signed_in_page(request: web.Request, template: str) -> web.Response:
+    """A console page for the staff member the middleware let in, with the CSRF token."""
+    csrf = csrf_token(request.app[SECRET], request[TOKEN])
+    return render(request, template, staff=current_staff(request), csrf=csrf)
 
 
+@signed_in()
 async def console_page(request: web.Request) -> web.StreamResponse:
-    return await _signed_in_page(request, "console.html")
+    return _signed_in_page(request, "console.html")
 
 
+@signed_in("admin")
 async def staff_page(request: web.Request) -> web.StreamResponse:
-    return await _signed_in_page(request, "staff.html", admin=True)
+    return _signed_in_page(request, "staff.html")
 
 
+@signed_in("admin")
 async def feedback_page(request: web.Request) -> web.StreamResponse:
     """Admins: what citizens thought of the widget's answers (``GET /api/feedback``)."""
-    return await _signed_in_page(request, "feedback.html", admin=True)
+    return _signed_in_page(request, "feedback.html")
 
 
+@public
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -190,6 +187,7 @@ def _ping_database(url: str) -> None:
         connection.exec_driver_sql("SELECT 1")
 
 
+@public
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the application database, the tracker store and Rasa answer (503 if not)."""
     settings = request.app[SETTINGS]
@@ -211,6 +209,7 @@ async def ready(request: web.Request) -> web.Response:
     )
 
 
+@public  # not for the public all the same: metrics.may_scrape is its own check
 async def metrics_view(request: web.Request) -> web.Response:
     """Prometheus metrics: this process's, and the handoff queue from the database."""
     if not metrics.may_scrape(request.remote, request.headers):
@@ -231,10 +230,14 @@ def create_app(
     clock: Callable[[], Any] = beijing_now,
     run_workers: bool = True,
 ) -> web.Application:
-    app = web.Application(middlewares=[errors, security_headers], client_max_size=MAX_BODY)
+    # Who may call what is checked for every route by access_control (bot/web/access.py).
+    app = web.Application(
+        middlewares=[errors, security_headers, access_control], client_max_size=MAX_BODY
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[SECRET] = settings.web_secret()
+    app[WIDGET_KEY] = settings.widget_secret()
     app[SECURE_COOKIES] = os.environ.get("WEB_SECURE_COOKIES", "").lower() in ("1", "true")
     app[STAFF] = StaffDirectory(settings.database_url, clock)
     app[TICKETS] = HandoffService(settings.database_url, clock)
@@ -282,7 +285,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    app[EVENTS].dispose()
+    await asyncio.to_thread(app[EVENTS].dispose)  # closes connections: not on the loop
 
 
 def main() -> None:

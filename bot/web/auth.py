@@ -1,20 +1,33 @@
-"""Who is calling the web server: a bearer token (API clients) or the console's session
-cookie, which must come with a CSRF token on every request that changes something."""
+"""Who is calling the web server: a staff member (a bearer token, or the console's session
+cookie, which must come with a CSRF token on every request that changes something), or the
+browser that owns a widget session (the session's secret). ``bot.web.access`` decides which
+of them a route needs; the checks themselves are here."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
-from typing import Optional
+import json
+import re
+import secrets
+from typing import Optional, Tuple
 
 from aiohttp import web
 
 from bot.handoff.models import Staff
-from bot.web.keys import SECRET, STAFF
+from bot.web.keys import SECRET, STAFF, WIDGET_KEY
 
 SESSION_COOKIE = "talent_console"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# What the server issues as a widget session id (hex), and what Rasa accepts as a sender id.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CHAT_SECRET_HEADER = "X-Chat-Secret"
+# Domain separation: a widget secret is never valid as any other keyed digest.
+_WIDGET_LABEL = b"talent-assistant widget session\x00"
 
 
 def csrf_token(secret: str, session_token: str) -> str:
@@ -49,28 +62,54 @@ def json_error(status: int, message: str) -> web.HTTPException:
 
 
 def _json(message: str) -> str:
-    import json
-
     return json.dumps({"error": message}, ensure_ascii=False)
 
 
-async def authenticate(request: web.Request, role: Optional[str] = None) -> Staff:
-    """The staff member of the request; 401 without valid credentials, 403 without the role,
-    403 for a cookie-authenticated change without the session's CSRF token."""
-    directory = request.app[STAFF]
+# -- staff ---------------------------------------------------------------------------------
+
+
+def credentials(request: web.Request) -> Tuple[Optional[str], bool]:
+    """The staff token of the request and whether it came as the session cookie."""
     token = bearer(request)
-    via_cookie = False
-    if token is None:
-        token = request.cookies.get(SESSION_COOKIE)
-        via_cookie = token is not None
-    staff = directory.authenticate(token) if token else None
-    if staff is None:
-        raise json_error(401, "未登录或登录已过期")
-    if via_cookie and request.method not in SAFE_METHODS:
-        expected = csrf_token(request.app[SECRET], token or "")
-        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
-            raise json_error(403, "请求缺少有效的 CSRF 令牌，请刷新页面")
-    if role is not None and staff.role != role:
-        raise json_error(403, "没有此操作的权限")
-    request["token"] = token
-    return staff
+    if token is not None:
+        return token, False
+    token = request.cookies.get(SESSION_COOKIE)
+    return token, token is not None
+
+
+async def staff_of(request: web.Request, token: Optional[str]) -> Optional[Staff]:
+    """The active account of ``token``; the query runs in a thread, off the event loop."""
+    if not token:
+        return None
+    return await asyncio.to_thread(request.app[STAFF].authenticate, token)
+
+
+def csrf_ok(request: web.Request, token: str) -> bool:
+    expected = csrf_token(request.app[SECRET], token)
+    return hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), expected.encode())
+
+
+# -- widget sessions -----------------------------------------------------------------------
+
+
+def widget_secret(key: str, session_id: str) -> str:
+    """The secret of a widget session: an HMAC of its id under the server's key, so it
+    survives restarts without being stored, and nobody without the key can make one."""
+    digest = hmac.new(key.encode(), _WIDGET_LABEL + session_id.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def new_widget_session(key: str) -> Tuple[str, str]:
+    """A fresh session id (chosen by the server, never by the caller) and its secret."""
+    session_id = secrets.token_hex(16)
+    return session_id, widget_secret(key, session_id)
+
+
+def widget_session_ok(request: web.Request, session_id: str) -> bool:
+    """Whether the request carries the secret this server issued for ``session_id``.
+    Sender ids of other channels (WeChat openids, REST senders) never have one."""
+    given = request.headers.get(CHAT_SECRET_HEADER, "")
+    if not SESSION_ID.match(session_id) or not given or len(given) > 128:
+        return False
+    expected = widget_secret(request.app[WIDGET_KEY], session_id)
+    return hmac.compare_digest(given.encode(), expected.encode())

@@ -1,50 +1,54 @@
 """What the web widget asks the web server (the conversation itself goes over Rasa's socket.io):
-the history of its session after a reload, and whether a specialist is serving it.
+a session to start with, the history of its session after a reload, whether a specialist is
+serving it, and feedback on answers.
 
-The widget's session id (random, kept by the browser) is the credential: it is what Rasa's
-socket.io channel uses as the conversation id, so knowing it already means holding the chat.
+A conversation id alone is no credential: sender ids of other channels (WeChat openids, REST
+senders) are not secret. The server issues the widget a session id and its secret
+(``POST /api/chat/session``); history, state and feedback answer only with that secret
+(``X-Chat-Secret``), checked by the access middleware (``@widget``) before these handlers run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 
 from aiohttp import web
 
 from bot.handoff.transcript import specialist_name
+from bot.web.access import CHAT_SESSION, public, widget
 from bot.web.api import json_ok, read_json
-from bot.web.auth import json_error
-from bot.web.keys import EVENTS, FEEDBACK, TICKETS
+from bot.web.auth import json_error, new_widget_session
+from bot.web.keys import EVENTS, FEEDBACK, TICKETS, WIDGET_KEY
 
 routes = web.RouteTableDef()
-# What the widget generates (uuid4 hex) and what Rasa accepts as a sender id.
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 HISTORY_LIMIT = 100
 
 
-def _session_id(request: web.Request) -> str:
-    value = request.query.get("session_id", "")
-    if not SESSION_ID.match(value):
-        raise json_error(400, "session_id 无效")
-    return value
+@routes.post("/api/chat/session")
+@public
+async def start_session(request: web.Request) -> web.Response:
+    """201 ``{"session_id", "secret"}``: a new widget session, its id chosen by the server.
+    The widget keeps both and sends the secret with every later request of the session."""
+    session_id, secret = new_widget_session(request.app[WIDGET_KEY])
+    return json_ok({"session_id": session_id, "secret": secret}, status=201)
 
 
 @routes.get("/api/chat/history")
+@widget
 async def history(request: web.Request) -> web.Response:
     """The latest messages of the session, oldest first, as the widget shows them:
     ``{"role": "user"|"bot"|"staff", "text", "time"}``, with ``buttons`` (title, payload),
     ``image`` and ``alt``, ``specialist`` (王**) and ``handoff: "closed"`` where they apply."""
-    session_id = _session_id(request)
+    session_id = request[CHAT_SESSION]
     lines = await asyncio.to_thread(request.app[EVENTS].widget_history, session_id, HISTORY_LIMIT)
     return json_ok({"messages": lines})
 
 
 @routes.get("/api/chat/state")
+@widget
 async def state(request: web.Request) -> web.Response:
     """``{"handoff": "none"|"waiting"|"active", "specialist": "王**"|null}``."""
-    session_id = _session_id(request)
-    ticket = await asyncio.to_thread(request.app[TICKETS].open_ticket_for, session_id)
+    ticket = await asyncio.to_thread(request.app[TICKETS].open_ticket_for, request[CHAT_SESSION])
     if ticket is None:
         return json_ok({"handoff": "none", "specialist": None})
     name = ticket.get("assignee_name") if ticket["status"] == "active" else None
@@ -52,15 +56,14 @@ async def state(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/chat/feedback")
+@widget
 async def feedback(request: web.Request) -> web.Response:
     """``{"session_id", "answer": the bot's text, "helpful": true|false}`` from the widget."""
     body = await read_json(request)
-    session_id, answer, helpful = body.get("session_id"), body.get("answer"), body.get("helpful")
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
-        raise json_error(400, "session_id 无效")
+    answer, helpful = body.get("answer"), body.get("helpful")
     if not isinstance(answer, str) or not answer.strip() or len(answer) > 4000:
         raise json_error(400, "answer 须为非空文本")
     if not isinstance(helpful, bool):
         raise json_error(400, "helpful 须为 true 或 false")
-    await asyncio.to_thread(request.app[FEEDBACK].record, session_id, answer, helpful)
+    await asyncio.to_thread(request.app[FEEDBACK].record, request[CHAT_SESSION], answer, helpful)
     return json_ok({"ok": True})

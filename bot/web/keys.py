@@ -19,6 +19,8 @@ from bot.web.live import Changes
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Callable[[], Any])
 SECRET = web.AppKey("secret", str)
+# Key of the widget sessions' secrets (bot.web.auth.widget_secret).
+WIDGET_KEY = web.AppKey("widget_key", str)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 STAFF = web.AppKey("staff", StaffDirectory)
 TICKETS = web.AppKey("tickets", HandoffService)

@@ -16,6 +16,7 @@ from typing import Dict
 import aiohttp
 from aiohttp import web
 
+from bot.web.access import public
 from bot.web.keys import SETTINGS
 
 PATH = "/socket.io/"
@@ -46,6 +47,7 @@ def _upstream(request: web.Request, scheme: str = "http") -> str:
     return f"{base}{request.rel_url.path_qs}"
 
 
+@public  # the widget's conversation: Rasa's channel, public by the contract
 async def relay(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await _relay_websocket(request)

@@ -1,4 +1,4 @@
-"""The WeChat channel's settings, from the environment (../shared/SPEC.md, docs/wechat.md)."""
+"""The WeChat channel's settings, from the environment (docs/contract.md, docs/wechat.md)."""
 
 from __future__ import annotations
 

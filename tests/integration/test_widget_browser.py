@@ -14,7 +14,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import aiohttp
 import pytest
@@ -85,6 +85,33 @@ def png(width: int = 120, height: int = 80) -> str:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
     return "data:image/png;base64," + base64.b64encode(data + chunk(b"IEND", b"")).decode()
+
+
+KEPT = (
+    "[localStorage.getItem('talent-assistant-session'),"
+    " localStorage.getItem('talent-assistant-secret')]"
+)
+
+
+async def widget_session(page: Page, other_than: str = "") -> Tuple[str, Dict[str, str]]:
+    """The session the server issued to the page (once it has one, other than ``other_than``),
+    and the header with its secret. Polled with evaluate: the chat's CSP forbids the string
+    evaluation wait_for_function uses."""
+    for _ in range(100):
+        session, secret = await page.evaluate(KEPT)
+        if session and secret and session != other_than:
+            return session, {"X-Chat-Secret": secret}
+        await asyncio.sleep(0.1)
+    raise AssertionError("the page got no widget session")
+
+
+async def chat_api(
+    http: aiohttp.ClientSession, method: str, url: str, headers: Dict[str, str], **kwargs: Any
+) -> Any:
+    async with http.request(method, url, headers=headers, **kwargs) as response:
+        body = await response.json()
+        assert response.status < 300, (url, response.status, body)
+        return body
 
 
 async def ask(page: Page | Any, question: str) -> None:
@@ -164,6 +191,16 @@ def test_widget_on_the_demo_page(stack: Stack) -> None:
             await expect(phone.locator(".replies .QuickReply")).to_have_text(buttons)
             assert await serious_accessibility_problems(phone) == []
             await phone.screenshot(path=str(shots(stack) / "phone-360-reloaded.png"))
+            # The history is this browser's only: without the session's secret, nothing.
+            session, secret = await widget_session(phone)
+            async with aiohttp.ClientSession() as http:
+                url = f"{base}/api/chat/history?session_id={session}"
+                lines = (await chat_api(http, "GET", url, secret))["messages"]
+                assert any(line["text"] == "海宁人才公寓怎么申请" for line in lines)
+                for headers in ({}, {"X-Chat-Secret": "x" * 43}):
+                    async with http.get(url, headers=headers) as response:
+                        assert response.status == 404
+                        assert "人才公寓" not in await response.text()
             assert errors == []
 
     asyncio.run(scenario())
@@ -193,7 +230,7 @@ def test_specialist_joins_and_leaves(stack: Stack, accounts: None) -> None:
             page.on("pageerror", lambda e: errors.append(str(e)))
             await page.route_web_socket("**/socket.io/**", relay)
             await page.goto(f"{base}/chat")
-            session = await page.evaluate("localStorage.getItem('talent-assistant-session')")
+            session, secret = await widget_session(page)
             await ask(page, "转人工")
             banner = page.locator(".banner")
             await expect(banner).to_have_text("正在为您转接人工客服，请稍候", timeout=8000)
@@ -244,7 +281,7 @@ def test_specialist_joins_and_leaves(stack: Stack, accounts: None) -> None:
                 await expect(offline.locator(".pending")).to_have_text("网络恢复后发送")
                 history_url = f"{base}/api/chat/history?session_id={session}"
                 for _ in range(100):  # until the outbox has delivered it to Rasa
-                    lines = (await api(http, "GET", history_url))["messages"]
+                    lines = (await chat_api(http, "GET", history_url, secret))["messages"]
                     if any(line["text"] == "断线期间专员发来的消息" for line in lines):
                         break
                     await asyncio.sleep(0.1)
@@ -256,7 +293,7 @@ def test_specialist_joins_and_leaves(stack: Stack, accounts: None) -> None:
                     1, timeout=15000
                 )
                 for _ in range(50):
-                    lines = (await api(http, "GET", history_url))["messages"]
+                    lines = (await chat_api(http, "GET", history_url, secret))["messages"]
                     if any(line["text"] == "我想问一下人才贷的利率" for line in lines):
                         break
                     await asyncio.sleep(0.1)
@@ -302,7 +339,7 @@ def test_images_in_answers_and_history(stack: Stack) -> None:
             await page.goto(f"{base}/chat")
             await ask(page, "你好")
             await expect(page.locator(".msg.bot")).not_to_have_count(1, timeout=5000)
-            session = await page.evaluate("localStorage.getItem('talent-assistant-session')")
+            session, _ = await widget_session(page)
             # A Rasa image message (as a response with `image:` would send it).
             rasa = RasaClient(stack.settings.rasa_url, stack.token)
             try:
@@ -346,11 +383,11 @@ def test_admin_sees_feedback_from_the_widget(stack: Stack, accounts: None) -> No
             await unhelpful.click()
             await expect(unhelpful).to_have_attribute("aria-pressed", "true")
             await expect(page.locator(".feedback .thanks")).to_be_visible()
-            session = await page.evaluate("localStorage.getItem('talent-assistant-session')")
+            session, secret = await widget_session(page)
             async with aiohttp.ClientSession() as http:
                 # An answer with markup in it, to see that the page shows it as text.
                 feedback = {"session_id": session, "answer": f"{MARKUP}示例回答", "helpful": False}
-                await api(http, "POST", f"{base}/api/chat/feedback", json=feedback)
+                await chat_api(http, "POST", f"{base}/api/chat/feedback", secret, json=feedback)
 
             admin = await instance.new_page(viewport={"width": 1280, "height": 900})
             await admin.goto(f"{base}/console/login")
@@ -375,6 +412,45 @@ def test_admin_sees_feedback_from_the_widget(stack: Stack, accounts: None) -> No
                     f"{base}/api/feedback", headers={"Authorization": f"Bearer {token}"}
                 ) as response:
                     assert response.status == 403
+
+    asyncio.run(scenario())
+
+
+def test_a_kept_session_without_its_secret_starts_anew(stack: Stack) -> None:
+    """A session id kept by an older widget (no secret), or with a secret the server does not
+    accept, is replaced by a new session from the server; the chat works as before, here in
+    WeChat's in-app browser (its user agent)."""
+    base = stack.settings.web_url
+    wechat = (
+        "Mozilla/5.0 (Linux; Android 13; V2203A) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/111.0.5563.116 Mobile Safari/537.36 XWEB/1160065 MicroMessenger/8.0.47.2560"
+        " WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64"
+    )
+
+    async def scenario() -> None:
+        async for instance in browser():
+            page = await instance.new_page(
+                viewport={"width": 360, "height": 740}, user_agent=wechat
+            )
+            await page.goto(f"{base}/chat")
+            first, _ = await widget_session(page)
+            for kept in (
+                "localStorage.removeItem('talent-assistant-secret')",
+                "localStorage.setItem('talent-assistant-secret', 'x'.repeat(43))",
+            ):
+                await page.evaluate(kept)
+                await page.reload()
+                session, secret = await widget_session(page, other_than=first)
+                assert session != first
+                await ask(page, "张家港人才贷最多能贷多少")
+                await expect(page.locator(".msg.bot").last).to_contain_text(
+                    "3000万元", timeout=8000
+                )
+                async with aiohttp.ClientSession() as http:
+                    url = f"{base}/api/chat/history?session_id={session}"
+                    lines = (await chat_api(http, "GET", url, secret))["messages"]
+                    assert [line["role"] for line in lines][:1] == ["user"]
+                first = session
 
     asyncio.run(scenario())
 

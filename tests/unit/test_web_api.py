@@ -18,7 +18,7 @@ from bot.handoff.rasa_client import RasaClient
 from bot.handoff.staff import StaffDirectory
 from bot.handoff.tickets import HandoffService
 from bot.web.app import create_app
-from bot.web.auth import CSRF_HEADER, SESSION_COOKIE
+from bot.web.auth import CHAT_SECRET_HEADER, CSRF_HEADER, SESSION_COOKIE, widget_secret
 
 PASSWORD = "a good long password"
 Scenario = Callable[[TestClient], Awaitable[None]]
@@ -55,6 +55,11 @@ async def login(client: TestClient, username: str) -> str:
 
 def auth(token: str) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def chat_secret(settings: Any, session: str) -> Dict[str, str]:
+    """The header of a widget session, as if the server had issued ``session`` to the test."""
+    return {CHAT_SECRET_HEADER: widget_secret(settings.widget_secret(), session)}
 
 
 def open_ticket(settings: Any, sender: str = "citizen-1", summary: str = "人才贷") -> int:
@@ -382,8 +387,11 @@ def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
     )
     ticket = open_ticket(settings, sender=session)
 
+    mine = chat_secret(settings, session)
+
     async def scenario(client: TestClient) -> None:
-        history = await (await client.get(f"/api/chat/history?session_id={session}")).json()
+        response = await client.get(f"/api/chat/history?session_id={session}", headers=mine)
+        history = await response.json()
         assert [m["role"] for m in history["messages"]] == ["user", "bot", "staff"]
         assert history["messages"][0]["text"] == "<b>转人工</b>"
         # Buttons come back as buttons (not as ［…］ text); staff only by their masked name.
@@ -391,17 +399,23 @@ def test_widget_history_and_handoff_state(settings: Any, staff: Any) -> None:
         assert history["messages"][1]["buttons"] == [{"title": "取消人工", "payload": "/cancel"}]
         assert history["messages"][2]["specialist"] == "张**"
         assert "zhang" not in json.dumps(history) and "张专员" not in json.dumps(history)
-        state = await (await client.get(f"/api/chat/state?session_id={session}")).json()
+        state_url = f"/api/chat/state?session_id={session}"
+        state = await (await client.get(state_url, headers=mine)).json()
         assert state == {"handoff": "waiting", "specialist": None}
         token = await login(client, "zhang")
         await client.post(f"/api/handoffs/{ticket}/claim", headers=auth(token))
-        state = await (await client.get(f"/api/chat/state?session_id={session}")).json()
+        state = await (await client.get(state_url, headers=mine)).json()
         assert state == {"handoff": "active", "specialist": "张**"}
-        other = await (await client.get("/api/chat/state?session_id=" + "f" * 32)).json()
-        assert other == {"handoff": "none", "specialist": None}
-        for bad in ("", "short", "x" * 65, "a' OR 1=1 --aaaaaaaaaaa", "%00" * 20):
-            response = await client.get(f"/api/chat/history?session_id={bad}")
-            assert response.status == 400, bad
+        other = "f" * 32
+        response = await client.get(
+            f"/api/chat/state?session_id={other}", headers=chat_secret(settings, other)
+        )
+        assert await response.json() == {"handoff": "none", "specialist": None}
+        assert (await client.get("/api/chat/history")).status == 400  # no session at all
+        for bad in ("short", "x" * 65, "a' OR 1=1 --aaaaaaaaaaa", "%00" * 20):
+            response = await client.get(f"/api/chat/history?session_id={bad}", headers=mine)
+            assert response.status == 404, bad
+            assert set(await response.json()) == {"error"}
 
     run(settings, scenario)
 
@@ -442,7 +456,9 @@ def test_widget_history_restores_buttons_images_and_the_end_of_a_handoff(setting
     )
 
     async def scenario(client: TestClient) -> None:
-        response = await client.get(f"/api/chat/history?session_id={session}")
+        response = await client.get(
+            f"/api/chat/history?session_id={session}", headers=chat_secret(settings, session)
+        )
         lines = (await response.json())["messages"]
         assert [line["role"] for line in lines] == ["user", "bot", "user", "bot", "staff"]
         assert lines[1]["buttons"] == [{"title": "申请条件", "payload": "/ask_policy"}]
@@ -488,26 +504,39 @@ def test_feedback_page_is_for_admins(settings: Any, staff: Any) -> None:
 def test_widget_feedback_is_recorded_and_shown_to_admins(settings: Any, staff: Any) -> None:
     session = "0123456789abcdef0123456789abcdef"
 
+    mine = chat_secret(settings, session)
+
     async def scenario(client: TestClient) -> None:
         answer = "张家港“人才贷”的标准和金额：单笔最高可达3000万元。"
         for helpful in (True, False):  # a second click changes the verdict
             response = await client.post(
                 "/api/chat/feedback",
                 json={"session_id": session, "answer": answer, "helpful": helpful},
+                headers=mine,
             )
             assert response.status == 200
         other = "f" * 32
         await client.post(
-            "/api/chat/feedback", json={"session_id": other, "answer": answer, "helpful": False}
+            "/api/chat/feedback",
+            json={"session_id": other, "answer": answer, "helpful": False},
+            headers=chat_secret(settings, other),
         )
         for bad in (
-            {"session_id": "x", "answer": answer, "helpful": True},
             {"session_id": session, "answer": "", "helpful": True},
             {"session_id": session, "answer": answer, "helpful": "yes"},
             {"session_id": session, "answer": "长" * 4001, "helpful": True},
+            {"answer": answer, "helpful": True},
             [],
         ):
-            assert (await client.post("/api/chat/feedback", json=bad)).status == 400
+            assert (await client.post("/api/chat/feedback", json=bad, headers=mine)).status == 400
+        # Without the session's secret nothing is recorded.
+        for headers in ({}, chat_secret(settings, other), {CHAT_SECRET_HEADER: "x" * 43}):
+            refused = await client.post(
+                "/api/chat/feedback",
+                json={"session_id": session, "answer": "不算数的回答", "helpful": False},
+                headers=headers,
+            )
+            assert refused.status == 404
         specialist, admin = await login(client, "zhang"), await login(client, "boss")
         assert (await client.get("/api/feedback", headers=auth(specialist))).status == 403
         summary = await (await client.get("/api/feedback", headers=auth(admin))).json()

@@ -15,6 +15,7 @@ const TITLE = (params.get("title") || "人才服务助手").slice(0, 40);
 const COLOR = /^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(params.get("color") || "") ? params.get("color") : "#1f6feb";
 const GREETING = (params.get("greeting") || "您好！我是人才服务助手，请问有什么可以帮您？").slice(0, 200);
 const SESSION_KEY = "talent-assistant-session";
+const SECRET_KEY = "talent-assistant-secret";
 const VERDICTS_KEY = "talent-assistant-feedback";
 const BOT_BACK = "人工服务已结束，智能助手继续为您服务";
 const QUEUE_LEFT = "已退出人工排队，智能助手继续为您服务";
@@ -28,14 +29,40 @@ const TYPING_TIMEOUT_MS = 20000;
 // sends before it saves the conversation.
 const UNSAVED_MS = 2000;
 
-function sessionId() {
-  let id = window.localStorage.getItem(SESSION_KEY);
-  if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
-    id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-    window.localStorage.setItem(SESSION_KEY, id);
+// The session is the server's: it issues the id and a secret that proves this browser owns it
+// (an id alone proves nothing). Both are kept in localStorage, so a reload keeps the
+// conversation; a stored id without a secret (an older widget) starts a new session.
+function storedSession() {
+  try {
+    const id = window.localStorage.getItem(SESSION_KEY);
+    const secret = window.localStorage.getItem(SECRET_KEY);
+    if (id && secret && /^[A-Za-z0-9_-]{16,64}$/.test(id)) return { id, secret };
+  } catch {
+    // storage refused (private mode): a new session for this page
   }
-  return id;
+  return null;
 }
+
+async function newSession() {
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 10000)) {
+    const body = await fetch("/api/chat/session", { method: "POST" })
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
+    if (body && body.session_id && body.secret) {
+      try {
+        window.localStorage.setItem(SESSION_KEY, body.session_id);
+        window.localStorage.setItem(SECRET_KEY, body.secret);
+      } catch {
+        // kept for this page only
+      }
+      return { id: body.session_id, secret: body.secret };
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay)); // the server is not up yet
+  }
+}
+
+// The secret goes in a header, never in the address (which proxies and logs keep).
+const secretHeaders = (session) => ({ "X-Chat-Secret": session.secret });
 
 // WCAG contrast: white text on the theme colour if it reaches 4.5:1, else dark text.
 function luminance(hex) {
@@ -232,7 +259,7 @@ function loadVerdicts() {
 }
 
 function App() {
-  const session = useRef(sessionId()).current;
+  const session = useRef(storedSession()); // { id, secret }, null until the server gave one
   const [items, setItemsState] = useState(() => [textItem("bot", GREETING, { greeting: true })]);
   const itemsRef = useRef(items);
   const [typing, setTyping] = useState(false);
@@ -284,7 +311,9 @@ function App() {
   };
 
   const pollState = async () => {
-    const state = await fetch(`/api/chat/state?session_id=${session}`)
+    const current = session.current;
+    if (!current) return;
+    const state = await fetch(`/api/chat/state?session_id=${current.id}`, { headers: secretHeaders(current) })
       .then((r) => (r.ok ? r.json() : null))
       .catch(() => null);
     if (state) applyState({ handoff: state.handoff, specialist: state.specialist || null });
@@ -311,14 +340,19 @@ function App() {
     }
   };
 
+  // Returns "refused" when the server does not know the session (or its secret).
   const sync = async () => {
-    if (syncing.current) return;
+    const current = session.current;
+    if (syncing.current || !current) return "busy";
     syncing.current = true;
     const started = Date.now();
     try {
-      const response = await fetch(`/api/chat/history?session_id=${session}`).catch(() => null);
+      const response = await fetch(`/api/chat/history?session_id=${current.id}`, {
+        headers: secretHeaders(current),
+      }).catch(() => null);
+      if (response && [401, 403, 404].includes(response.status)) return "refused";
       const history = response && response.ok ? await response.json().catch(() => null) : null;
-      if (!history) return; // keep what is shown
+      if (!history) return "failed"; // keep what is shown
       const restored = historyItems(history.messages || []);
       const [greeting, ...shown] = itemsRef.current;
       const recent = shown.filter((m) => m.pending || m.at >= started - UNSAVED_MS);
@@ -326,6 +360,7 @@ function App() {
       setItems([greeting, ...merged]);
       if (merged.length && merged[merged.length - 1].content.role !== "user") stopTyping();
       backNoted.current = backNoted.current || restored.some((m) => m.type === "system");
+      return "ok";
     } finally {
       syncing.current = false;
     }
@@ -334,7 +369,7 @@ function App() {
   const flushPending = () => {
     const pending = itemsRef.current.filter((m) => m.pending);
     if (!pending.length) return;
-    for (const m of pending) socket.current.emit("user_uttered", { message: m.pending, session_id: session });
+    for (const m of pending) socket.current.emit("user_uttered", { message: m.pending, session_id: session.current.id });
     setItems(itemsRef.current.map((m) => (m.pending ? { ...m, pending: undefined } : m)));
   };
 
@@ -367,38 +402,55 @@ function App() {
     const root = document.documentElement.style;
     root.setProperty("--brand-1", COLOR);
     root.setProperty("--btn-primary-color", TEXT_ON_COLOR);
-    sync();
-    const s = io({ path: "/socket.io", transports: ["websocket", "polling"] });
-    socket.current = s;
+    let s = null;
+    let stopped = false;
     let confirmed = false;
     let offlineTimer = null;
-    s.on("connect", () => s.emit("session_request", { session_id: session }));
-    s.on("session_confirm", async () => {
-      // After a reconnect: what was sent while the socket was down (a specialist's
-      // messages) comes from the server's history.
-      if (confirmed) await sync();
-      confirmed = true;
-      ready.current = true;
-      clearTimeout(offlineTimer);
-      setOffline(false);
-      flushPending();
-      pollSoon();
-    });
-    s.on("disconnect", (reason) => {
-      ready.current = false;
-      if (reason === "io server disconnect") s.connect();
-      // Shown only if the reconnect takes a moment; short drops pass unnoticed.
-      offlineTimer = setTimeout(() => {
-        setOffline(true);
-        announce("网络连接已断开，正在重新连接");
-      }, OFFLINE_NOTICE_MS);
-    });
-    s.on("bot_uttered", receive);
+    const connect = () => {
+      s = io({ path: "/socket.io", transports: ["websocket", "polling"] });
+      socket.current = s;
+      s.on("connect", () => s.emit("session_request", { session_id: session.current.id }));
+      s.on("session_confirm", async () => {
+        // After a reconnect: what was sent while the socket was down (a specialist's
+        // messages) comes from the server's history.
+        if (confirmed) await sync();
+        confirmed = true;
+        ready.current = true;
+        clearTimeout(offlineTimer);
+        setOffline(false);
+        flushPending();
+        pollSoon();
+      });
+      s.on("disconnect", (reason) => {
+        ready.current = false;
+        if (reason === "io server disconnect") s.connect();
+        // Shown only if the reconnect takes a moment; short drops pass unnoticed.
+        offlineTimer = setTimeout(() => {
+          setOffline(true);
+          announce("网络连接已断开，正在重新连接");
+        }, OFFLINE_NOTICE_MS);
+      });
+      s.on("bot_uttered", receive);
+    };
+    // The session first (kept, or a new one from the server), its history, then the socket;
+    // what the citizen types meanwhile waits as pending. A kept session the server refuses
+    // (its secret no longer valid) is replaced by a new one.
+    const start = async () => {
+      let fresh = false;
+      if (!session.current) {
+        session.current = await newSession();
+        fresh = true;
+      }
+      if (!fresh && (await sync()) === "refused") session.current = await newSession();
+      if (!stopped) connect();
+    };
+    start();
     const ticker = setInterval(pollTick, 200);
     return () => {
+      stopped = true;
       clearInterval(ticker);
       clearTimeout(offlineTimer);
-      s.close();
+      if (s) s.close();
     };
   }, []);
 
@@ -425,7 +477,7 @@ function App() {
   const send = (text, shown) => {
     if (!text || !text.trim()) return;
     const message = textItem("user", shown || text.trim());
-    if (ready.current) socket.current.emit("user_uttered", { message: text.trim(), session_id: session });
+    if (ready.current) socket.current.emit("user_uttered", { message: text.trim(), session_id: session.current.id });
     else message.pending = text.trim(); // sent once the socket is back
     setItems([...itemsRef.current, message]);
     if (handoffRef.current.handoff === "none") {
@@ -457,10 +509,12 @@ function App() {
       // private mode: the verdict is still sent
     }
     announce("感谢您的反馈");
+    const current = session.current;
+    if (!current) return;
     fetch("/api/chat/feedback", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ session_id: session, answer: answer.slice(0, 4000), helpful }),
+      headers: { "Content-Type": "application/json", ...secretHeaders(current) },
+      body: JSON.stringify({ session_id: current.id, answer: answer.slice(0, 4000), helpful }),
     }).catch(() => null);
   };
 
