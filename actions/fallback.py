@@ -81,6 +81,9 @@ class ActionFallback(Action):
         if tracker.get_slot("last_question") and first_entity(tracker, "region"):
             # "哦原来是海宁的，那海宁的呢": a city named after a policy question asks it again.
             return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
+        if get_policy_service().follows_up(tracker.get_slot("policy"), question_text(tracker)):
+            # "那补贴的钱谁出" after 子女就学: a follow-up the classifier could not place.
+            return await ActionAnswerPolicy().run(dispatcher, tracker, domain)
         _utter_with_note(dispatcher, tracker, "utter_default")
         return []
 

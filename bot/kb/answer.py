@@ -10,7 +10,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ASPECTS, PolicyEntry
@@ -227,7 +227,10 @@ class AnswerComposer:
                 lines.append(f"【{title}】")
                 lines.append(entry.summary)
                 facts: List[str] = []
-                matched = [s for f, s in sentences if f not in ("summary", "background")]
+                # What the list is of ("功能" in "一站式平台有哪些功能"), not the entry's name.
+                kind = self._detail_of(entry, res.detail_terms)
+                listed = self.search.best_sentences(entry, kind, limit=2) if kind else sentences
+                matched = [s for f, s in listed if f not in ("summary", "background")]
                 for fact in matched + new_facts(entry, CITIZEN_FIELDS):
                     if not is_gap(fact) and not any(said(fact, f) for f in facts):
                         facts.append(fact)
@@ -294,7 +297,16 @@ class AnswerComposer:
         if len(res.candidates) <= SIDE_BY_SIDE:
             replies: List[Reply] = []
             for entry in res.candidates:
-                replies += self._answer(Resolution(Kind.ANSWER, entry=entry))
+                # Each answered for what was asked of both ("各有多少人拿到了").
+                replies += self._answer(
+                    Resolution(
+                        Kind.ANSWER,
+                        entry=entry,
+                        aspects=res.aspects,
+                        detail_terms=self._detail_of(entry, res.detail_terms),
+                        asks_background=res.asks_background,
+                    )
+                )
             return replies
         lines = ["为您找到以下相关政策："]
         city = None
@@ -311,11 +323,15 @@ class AnswerComposer:
         ]
         return self._pack(lines, buttons)
 
+    def _detail_of(self, entry: PolicyEntry, terms: Sequence[str]) -> Tuple[str, ...]:
+        """The question's informative words beyond the entry's own names."""
+        names = "".join((entry.title, *entry.aliases))
+        return tuple(t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF)
+
     def _focused_fact(self, entry: PolicyEntry, terms: Sequence[str]) -> str:
         """The entry's fact about what the list question asks ("给创业的载体" -> the
         incubator's size), when the question says more than the entry's name."""
-        names = "".join((entry.title, *entry.aliases))
-        asked = [t for t in terms if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF]
+        asked = self._detail_of(entry, terms)
         if not asked:
             return ""
         found = self.search.best_sentences(entry, asked, limit=2, fields=FACT_FIELDS)

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from bot.kb.models import PolicyEntry
-from bot.kb.reading import QuestionReader
+from bot.kb.reading import QuestionReader, Reading
 from bot.kb.search import Hit, KBSearch
 from bot.text.clauses import questions
 from bot.text.normalize import normalize_text
@@ -40,6 +40,7 @@ LIST_COVERAGE = 0.1
 DOMINANT_RATIO = 1.4
 # How a follow-up that goes on about the programme just answered begins.
 CONTINUATIONS = ("那", "这个", "这项", "它", "那这个", "那么")
+ELLIPSIS_CHARS = 12  # "那租房的呢": longer messages ask something of their own
 
 
 class Kind(str, Enum):
@@ -71,6 +72,8 @@ class Question:
     compares: bool = False
     asks_background: bool = False
     topic_text: str = ""  # the text without a comparison's own words
+    carried: str = ""  # what "那…呢" asks again of the previous question ("发了多少人")
+    ellipsis: bool = False  # "那租房的呢": another topic, asked as the previous question
 
     @property
     def aspect(self) -> Optional[str]:
@@ -117,6 +120,28 @@ class Resolver:
     def _said(self, entries: Sequence[PolicyEntry], text: str) -> List[str]:
         """The names of ``entries`` that the normalised question text contains."""
         return [name for entry in entries for name in entry.names if self._norm(name) in text]
+
+    def _each_named(self, entries: Sequence[PolicyEntry], text: str) -> List[PolicyEntry]:
+        """The entries the text names by a name of their own (one no other of them has)."""
+        names = {e.id: {self._norm(n) for n in e.names} for e in entries}
+        own = []
+        for entry in entries:
+            others = set().union(*(v for k, v in names.items() if k != entry.id))
+            if any(n in text and n not in others for n in names[entry.id]):
+                own.append(entry)
+        return own
+
+    def _side_by_side(
+        self, entries: Sequence[PolicyEntry], q: Question, terms: Sequence[str]
+    ) -> Resolution:
+        """Programmes named together, each answered for what the question asks."""
+        return Resolution(
+            Kind.LIST,
+            candidates=tuple(entries),
+            aspects=q.aspects,
+            detail_terms=tuple(terms),
+            asks_background=q.asks_background,
+        )
 
     def _entries(self, ids: Sequence[str]) -> List[PolicyEntry]:
         seen, out = set(), []
@@ -187,7 +212,8 @@ class Resolver:
         # Aspect words count here ("基金规模多少" quotes the sentence with 规模): they do not
         # choose the entry, but they say which of its facts answers.
         words = [*terms, *self.search.topic_terms(q.text, keep=self.search.aspect_words)]
-        words += [w for w in self.reader.background_words(q.text) if w not in words]
+        asked = self.reader.background_words(f"{q.text} {q.carried}")
+        words += [w for w in asked if w not in words]
         return tuple(
             dict.fromkeys(
                 t for t in words if t not in names and self.search.idf(t) >= MIN_DETAIL_IDF
@@ -199,8 +225,19 @@ class Resolver:
         button's or a pending aspect when the text names none), a list or a comparison."""
         reading = self.reader.read(q.text)
         regions = reading.regions or ((q.region,) if q.region else ())
+        carried = ""
+        ellipsis = self._asks_as_before(q, reading)
+        if ellipsis:
+            # "那租房的呢" after "购房补贴发了多少人": the same question of another topic.
+            before = self.reader.read(q.previous_text)
+            reading = replace(
+                reading, aspects=before.aspects, asks_background=before.asks_background
+            )
+            carried = " ".join(self.reader.background_words(q.previous_text))
         return replace(
             q,
+            carried=carried,
+            ellipsis=ellipsis,
             aspects=reading.aspects or q.aspects,
             region=regions[0] if regions else None,
             regions=regions,
@@ -208,6 +245,20 @@ class Resolver:
             compares=reading.compares,
             asks_background=reading.asks_background,
             topic_text=reading.topic_text,
+        )
+
+    def _asks_as_before(self, q: Question, reading: Reading) -> bool:
+        """A short "那…呢" that names a topic and asks nothing of its own: it asks the
+        previous question of that topic ("那海宁呢", a city alone, is asked again elsewhere)."""
+        text = q.text.strip(" ?？")
+        return (
+            bool(q.previous_text)
+            and text.startswith(CONTINUATIONS)
+            and text.endswith("呢")
+            and len(text) <= ELLIPSIS_CHARS
+            and not reading.aspects
+            and not reading.asks_background
+            and any(self.search.idf(t) for t in self.search.topic_terms(text))
         )
 
     def resolve(self, q: Question) -> Resolution:
@@ -312,7 +363,7 @@ class Resolver:
             return self._answer(current, q, terms, follow_up=True)
 
         hits = self.search.rank(terms, region=q.region)
-        if current is not None and (not q.region or current.region == q.region):
+        if current is not None and not q.ellipsis and (not q.region or current.region == q.region):
             current_hit = next((h for h in hits if h.entry.id == current.id), None)
             best = hits[0].score if hits else 0.0
             if current_hit and current_hit.score >= STICKY_RATIO * best:
@@ -374,6 +425,10 @@ class Resolver:
             return Resolution(Kind.ASK_REGION, aspects=q.aspects, candidates=tuple(linked))
         if len(linked) == 1:
             return self._answer(linked[0], q, terms)
+        named = self._each_named(linked, q.text)
+        if len(named) >= 2:
+            # "购房补贴和租房补贴各有多少人拿到了": two programmes, each by its own name.
+            return self._side_by_side(named, q, terms)
         hits = self.search.rank(terms, region=linked[0].region, limit=20)
         order = {h.entry.id: h.score for h in hits}
         linked.sort(key=lambda e: order.get(e.id, 0.0), reverse=True)
@@ -422,7 +477,7 @@ class Resolver:
         chosen = [e for e in linked if e.region in regions]
         if q.compares and len(chosen) >= 2:
             # Two programmes named and compared ("购房补贴和租房补贴哪个划算"): those two.
-            return Resolution(Kind.LIST, candidates=tuple(chosen), detail_terms=tuple(terms))
+            return self._side_by_side(chosen, q, terms)
         if terms:
             # A list offers candidates: the words of a citizen's situation ("我是硕士刚毕业")
             # need not all be covered, as long as the entry speaks of part of the question.

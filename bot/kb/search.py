@@ -36,6 +36,7 @@ BODY_FIELDS = (
 # Fields that count half when quoting: who-it-is-for shares generic words ("人才", "工作") with
 # most questions, and background (the city's results) is quoted only when clearly asked for.
 HALF_WEIGHT_FIELDS = ("audience", "background")
+CROSS_REFERENCE = "另见"
 # A note that says what the sources leave open ("来源论文没有写明…") is honest, not an answer:
 # it counts half too, so that it leads only when nothing else matches.
 GAP_MARKERS = (
@@ -273,6 +274,8 @@ class KBSearch:
                 asked = field == "background" and background
                 if (field in HALF_WEIGHT_FIELDS and not asked) or is_gap(sentence):
                     score /= 2
+                if CROSS_REFERENCE in sentence:
+                    score /= 2  # "租房补贴另见……" points elsewhere; it answers nothing here
                 # Equal matches: the more focused (shorter) sentence says more about them.
                 scored.append((score, score / len(words), -order, field, sentence))
         scored.sort(reverse=True)

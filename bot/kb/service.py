@@ -95,6 +95,14 @@ class PolicyService:
         ranked = [h.entry.id for h in self.search.rank(terms, limit=CONTINUE_RANK)]
         return bool(shared) and entry.id in ranked
 
+    def follows_up(self, policy_id: Optional[str], text: str) -> bool:
+        """Whether a message the classifier could not place asks about the policy just
+        answered: it goes on about it (``continues``) or asks one of its aspects ("那补贴的钱
+        谁出", "怎么申请的")."""
+        if self.kb.get(policy_id) is None or not text:
+            return False
+        return self.continues(policy_id, text) or bool(self.resolver.reader.read(text).aspects)
+
     def resolve(self, question: Question) -> Resolution:
         return self.resolver.resolve(question)
 

@@ -56,3 +56,4 @@ def test_a_restored_word_maps_back_onto_what_was_typed() -> None:
     result = normalize(typed, spellings=spellings)
     start = result.text.index("人才绿卡")
     assert result.original_span(start, start + 4) == (2, 6)
+
