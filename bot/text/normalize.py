@@ -177,7 +177,8 @@ def normalize(
         category = unicodedata.category(ch)
         if category == "Cc" and ch not in "\t\n\r":
             continue
-        if _is_emoji(ch, category):
+        if _is_emoji(ch, category) and not (spellings and ch in spellings.table):
+            # Emoji carry no words, except those the vocabulary reads as one ("🏠" 房子).
             ch = " "
         if category in ("Cs", "Co", "Cn"):
             continue

@@ -7,8 +7,9 @@ from typing import Any, Callable, Dict
 import pytest
 
 from bot.kb.loader import KnowledgeBase
-from bot.kb.resolve import Kind, Resolution
+from bot.kb.resolve import Kind, Question, Resolution
 from bot.kb.service import PolicyService
+from bot.text.normalize import normalize_text
 
 Ask = Callable[..., Resolution]  # the `ask` fixture of conftest.py
 
@@ -326,3 +327,73 @@ def test_a_follow_up_naming_another_entry_moves_to_it(
 def test_a_name_said_in_other_words_settles_a_near_tie(ask: Ask) -> None:
     # All words of "高层次人才认定", not in that order: no choice to make.
     assert_answer(ask("张家港高层次人才是怎么认定的"), "zjg_high_level_talent_recognition")
+
+
+# --- two programmes, ellipsis, comparisons (citizen-style answers) ------------------------
+
+
+def test_two_programmes_named_together_are_answered_side_by_side(
+    ask: Ask, service: PolicyService
+) -> None:
+    res = ask(
+        "张家港购房补贴和租房补贴各有多少人拿到了",
+        linked=["zjg_housing_purchase_subsidy", "zjg_rent_subsidy"],
+    )
+    assert res.kind is Kind.LIST
+    assert [e.id for e in res.candidates] == ["zjg_housing_purchase_subsidy", "zjg_rent_subsidy"]
+    text = answer_text(service, res)
+    assert "266人" in text and "384人" in text  # each answered for what was asked of both
+
+
+def test_a_name_both_programmes_share_still_offers_a_choice(ask: Ask) -> None:
+    res = ask("张家港人才补贴", linked=["zjg_housing_purchase_subsidy", "zjg_rent_subsidy"])
+    assert res.kind is not Kind.LIST
+
+
+def test_na_ne_asks_the_previous_question_of_the_new_topic(
+    ask: Ask, service: PolicyService
+) -> None:
+    res = ask(
+        "那租房的呢",
+        previous_text="张家港购房补贴发了多少人",
+        current_policy="zjg_housing_purchase_subsidy",
+        known_region="张家港市",
+    )
+    assert_answer(res, "zjg_rent_subsidy")
+    assert "384人" in answer_text(service, res)
+
+
+def test_a_city_alone_is_no_ellipsis_of_a_topic(service: PolicyService) -> None:
+    # "那海宁呢" is asked again for the city (Resolver._asked_again_elsewhere), not as a topic.
+    context = {"previous_text": "张家港人才贷最多贷多少", "current_policy": "zjg_talent_loan"}
+    city = service.resolver.read(Question(text=normalize_text("那海宁呢"), **context))
+    topic = service.resolver.read(Question(text=normalize_text("那租房的呢"), **context))
+    assert not city.ellipsis and not city.aspects
+    assert topic.ellipsis and topic.aspects == ("amounts",)
+
+
+def test_comparing_cities_on_what_one_has_says_the_other_has_none(ask: Ask) -> None:
+    res = ask("海宁和张家港的人才公寓有什么区别")
+    assert_answer(res, "hn_talent_apartment")
+    assert res.missing_region == "张家港市"
+
+
+def test_a_comparisons_own_words_are_not_its_topic(ask: Ask) -> None:
+    res = ask("两个城市对创业的支持谁力度大")
+    assert res.kind is Kind.LIST
+    assert "zjg_returnee_park" in [e.id for e in res.candidates]
+
+
+def test_a_list_about_one_programme_lists_the_facts_of_that_kind(
+    ask: Ask, service: PolicyService
+) -> None:
+    res = ask("海宁一站式人才服务平台有哪些功能", linked=["hn_one_stop_platform"])
+    assert "政策咨询" in answer_text(service, res)
+
+
+def test_a_follow_up_the_classifier_could_not_place_asks_about_the_policy(
+    service: PolicyService,
+) -> None:
+    assert service.follows_up("zjg_talent_fund", normalize_text("怎么运作的"))
+    assert not service.follows_up("zjg_talent_fund", normalize_text("今天天气不错"))
+    assert not service.follows_up(None, normalize_text("怎么运作的"))

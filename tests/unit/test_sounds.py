@@ -57,3 +57,8 @@ def test_a_restored_word_maps_back_onto_what_was_typed() -> None:
     start = result.text.index("人才绿卡")
     assert result.original_span(start, start + 4) == (2, 6)
 
+
+def test_emoji_the_vocabulary_reads_as_words_become_words_and_others_go() -> None:
+    assert norm("想在海宁买🏠") == "想在海宁买房子"
+    assert norm("👶上学咋办") == "孩子上学咋办"
+    assert norm("🙏🙏张家港人才贷😭") == "张家港人才贷"
