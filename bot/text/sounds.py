@@ -11,7 +11,7 @@ base knows is taken as written.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from pypinyin import lazy_pinyin
 
@@ -43,8 +43,9 @@ class SoundIndex:
     def __init__(self, words: Iterable[str], is_word: Callable[[str], bool]) -> None:
         """``words``: the knowledge base's words to restore; ``is_word``: whether a string is
         a real word as written (then it is no typo)."""
+        words = list(words)
         self._is_word = is_word
-        by_sound: Dict[Tuple[str, ...], set] = {}
+        by_sound: Dict[Tuple[str, ...], Set[str]] = {}
         for word in words:
             if len(word) >= MIN_CHARS and _is_cjk(word):
                 by_sound.setdefault(_sound(word), set()).add(word)
@@ -59,27 +60,31 @@ class SoundIndex:
         themselves, longest first, without overlaps."""
         spans: List[Span] = []
         for run in _CJK_RUN.finditer(text):
-            i, end = run.start(), run.end()
+            # One reading of the whole run (pypinyin reads polyphones in context), sliced.
+            sounds = _sound(run.group(0))
+            if len(sounds) != len(run.group(0)):
+                # A character without a reading is kept whole and would shift the slices.
+                sounds = tuple(_sound(ch)[0] for ch in run.group(0))
+            i, end = 0, len(sounds)
             while i < end:
-                found = self._typo_at(text, i, end)
+                found = self._typo_at(run.group(0), sounds, i)
                 if found is None:
                     i += 1
                     continue
-                spans.append(found)
-                i = found[1]
+                start, stop, word = found
+                spans.append((run.start() + start, run.start() + stop, word))
+                i = stop
         return spans
 
-    def _typo_at(self, text: str, i: int, end: int) -> Span | None:
+    def _typo_at(self, run: str, sounds: Tuple[str, ...], i: int) -> Optional[Span]:
         for length in self._lengths:
-            if i + length > end or length < MIN_TYPO_CHARS:
+            if i + length > len(run) or length < MIN_TYPO_CHARS:
                 continue
-            written = text[i : i + length]
-            word = self._by_sound.get(_sound(written))
-            if word is None or word == written:
-                if word == written:
-                    return None  # the right word: no typo starts here
-                continue
-            if self._known_word(written):
+            written = run[i : i + length]
+            word = self._by_sound.get(sounds[i : i + length])
+            if word == written:
+                return None  # the right word: no typo starts here
+            if word is None or self._known_word(written):
                 continue
             if any(a != b and a in FUNCTION_CHARS for a, b in zip(written, word)):
                 continue
